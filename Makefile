@@ -1,0 +1,36 @@
+# One entry point for every check. `make check` is what CI runs.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: install check lint typecheck test bench demo clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+test: install
+	$(VENV)/bin/pytest -q
+
+check: lint typecheck test
+
+bench: install
+	$(PY) bench/ingest.py $(ARGS)
+
+# make demo ARGS="--miners 1000 --port 8080"
+demo: install
+	$(VENV)/bin/hashfleet demo $(ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""``python -m hashfleet`` runs the CLI."""
+
+from hashfleet.cli.main import app
+
+app()

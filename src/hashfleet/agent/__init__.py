@@ -1,0 +1,1 @@
+"""The agent (sentry / rack worker): polls devices, spools snapshots, ships them."""

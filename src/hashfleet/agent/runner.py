@@ -1,0 +1,131 @@
+"""The agent process: load things from the server, poll them, spool and ship snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+import aiohttp
+import msgspec
+
+from hashfleet.agent.poller import Poller
+from hashfleet.agent.sender import Sender
+from hashfleet.agent.spool import Spool, encode_item
+from hashfleet.wire.messages import AgentConfig
+
+log = logging.getLogger(__name__)
+
+_config_decoder = msgspec.json.Decoder(AgentConfig)
+
+
+class Agent:
+    """One rack's agent."""
+
+    def __init__(
+        self,
+        server_url: str,
+        token: str,
+        data_dir: Path,
+        concurrency: int = 64,
+        refresh_s: float = 15.0,
+        flush_s: float = 0.05,
+        interval: float | None = None,
+    ) -> None:
+        """Talk to ``server_url`` with the rack ``token``; keep the spool in ``data_dir``."""
+        self.server_url = server_url.rstrip("/")
+        self.token = token
+        self.spool = Spool(data_dir / "spool.db")
+        self.concurrency = concurrency
+        self.refresh_s = refresh_s
+        self.flush_s = flush_s
+        self.interval_override = interval
+        self._buffer: list[bytes] = []
+        self.produced = 0
+        self.poller: Poller | None = None
+        self.sender: Sender | None = None
+        self.config: AgentConfig | None = None
+
+    def _sink(
+        self, thing_id: str, ts: int, snap: dict[str, object] | None, err: str | None
+    ) -> None:
+        self._buffer.append(encode_item(thing_id, ts, snap, err))
+        self.produced += 1
+
+    def flush(self) -> int:
+        """Write buffered poll results to the spool in one transaction."""
+        if not self._buffer:
+            return 0
+        batch, self._buffer = self._buffer, []
+        self.spool.append(batch)
+        if self.sender is not None:
+            self.sender.wakeup.set()
+        return len(batch)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_s)
+            self.flush()
+
+    async def _load_config(self, session: aiohttp.ClientSession) -> AgentConfig:
+        async with session.get(
+            f"{self.server_url}/api/agent/config", timeout=aiohttp.ClientTimeout(total=30)
+        ) as resp:
+            body = await resp.read()
+            if resp.status != 200:
+                raise RuntimeError(
+                    f"server refused the agent's token: HTTP {resp.status} {body[:200]!r}"
+                )
+            return _config_decoder.decode(body)
+
+    async def _refresh_forever(self, session: aiohttp.ClientSession) -> None:
+        assert self.poller is not None
+        while True:
+            try:
+                self.config = await self._load_config(session)
+                self.poller.interval = self.interval_override or self.config.poll_interval
+                self.poller.set_things(self.config.things)
+            except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError, RuntimeError) as exc:
+                # Keep polling what we know: the server being away must not stop the rack.
+                log.warning("cannot refresh the thing list: %s", exc)
+            await asyncio.sleep(self.refresh_s)
+
+    async def run(self) -> None:
+        """Run until cancelled; flushes the spool buffer on the way out."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        connector = aiohttp.TCPConnector(limit=4)
+        async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
+            interval = self.interval_override or 5.0
+            self.poller = Poller(self._sink, interval=interval, concurrency=self.concurrency)
+            self.sender = Sender(self.spool, session, f"{self.server_url}/api/agent/ingest")
+            tasks = [
+                asyncio.create_task(self._refresh_forever(session), name="agent-refresh"),
+                asyncio.create_task(self._flush_forever(), name="agent-flush"),
+                asyncio.create_task(self.sender.run(), name="agent-send"),
+            ]
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await self.poller.stop()
+                self.flush()
+
+    async def drain(self, timeout: float = 30.0) -> bool:
+        """Stop polling, spool what is buffered, wait until the server has acked it all."""
+        if self.poller is not None:
+            await self.poller.stop()
+        self.flush()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.spool.pending() and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        return self.spool.pending() == 0
+
+    def close(self) -> None:
+        """Close the spool."""
+        self.spool.close()

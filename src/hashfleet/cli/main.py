@@ -1,0 +1,48 @@
+"""The ``hashfleet`` command: server, agent, sim, demo, rpc."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from hashfleet import __version__
+from hashfleet.cli import agent_cmd, demo_cmd, rpc_cmd, server_cmd, sim_cmd
+
+app = typer.Typer(
+    name="hashfleet",
+    help="Watch and run a mining fleet: server, agents, simulators, demo, RPC client.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hashfleet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """hashfleet: self-hosted fleet monitoring and control for mining farms."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        # Every HTTP request and migration step at INFO drowns what an operator needs.
+        for noisy in ("httpx", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+app.command("server")(server_cmd.server)
+app.command("agent")(agent_cmd.agent)
+app.command("sim")(sim_cmd.sim)
+app.command("demo")(demo_cmd.demo)
+app.command("rpc")(rpc_cmd.rpc)

@@ -1,0 +1,54 @@
+"""Server settings: one class, read from ``HASHFLEET_*`` environment variables and flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+def _env(name: str, default: Any) -> Any:
+    raw = os.environ.get(f"HASHFLEET_{name.upper()}")
+    if raw is None:
+        return default
+    if isinstance(default, bool):
+        return raw.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, Path):
+        return Path(raw)
+    return raw
+
+
+@dataclass
+class Settings:
+    """Everything the server can be told; ``HASHFLEET_<NAME>`` overrides each default."""
+
+    data_dir: Path = field(default_factory=lambda: Path("./hashfleet-data"))
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    stale_s: float = 60.0
+    throttle_s: float = 1.0
+    session_ttl_s: int = 7 * 24 * 3600
+    poll_interval_s: float = 5.0
+    ingest_max_batch: int = 5000
+    demo: bool = False
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Defaults, then environment, then explicit ``overrides`` (None means not given)."""
+        base = cls()
+        values = {f.name: _env(f.name, getattr(base, f.name)) for f in fields(cls)}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.data_dir = Path(settings.data_dir)
+        return settings
+
+    @property
+    def db_url(self) -> str:
+        """The database URL; SQLite in the data directory unless one is given."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'hashfleet.db'}"

@@ -1,0 +1,1 @@
+"""Device drivers: each family speaks its device's real protocol."""

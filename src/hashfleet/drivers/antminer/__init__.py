@@ -1,0 +1,1 @@
+"""Antminer family (cgminer/bmminer JSON API on TCP 4028)."""

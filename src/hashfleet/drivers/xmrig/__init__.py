@@ -1,0 +1,1 @@
+"""XMRig CPU miner (HTTP API)."""

@@ -1,0 +1,60 @@
+"""The XMRig driver: polls ``/2/summary`` and ``/2/backends``; pauses and resumes mining
+through ``POST /json_rpc`` (needs XMRig's ``restricted: false`` and its access token,
+given as the thing's ``password``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from hashfleet.core.errors import DeviceCommandFailed
+from hashfleet.drivers.base import DriverOptions
+from hashfleet.drivers.xmrig.client import API_PORT, XmrigClient
+from hashfleet.drivers.xmrig.parse import parse
+from hashfleet.model.snapshot import Snapshot
+
+
+class XmrigDriver:
+    """Reads an XMRig rig into a :class:`Snapshot`; pauses and resumes it."""
+
+    family: ClassVar[str] = "xmrig"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"pause", "resume"})
+
+    def __init__(self, opts: DriverOptions) -> None:
+        """Reach the API at ``opts.address`` (port 8080 unless ``opts.port``)."""
+        self.opts = opts
+        self.client = XmrigClient(opts.address, opts.port or API_PORT, opts.timeout, opts.password)
+        self._backends = True
+
+    async def collect(self) -> Snapshot:
+        """Poll once: the summary, then the per-device backends (skipped on old XMRig)."""
+        summary = await self.client.request("GET", "/2/summary")
+        backends: Any = None
+        if self._backends:
+            try:
+                backends = await self.client.request("GET", "/2/backends")
+            except DeviceCommandFailed as exc:
+                if exc.details.get("http_status") != 404:
+                    raise
+                self._backends = False  # XMRig before 6.x has no /2/backends
+        return parse(summary, backends)
+
+    async def pause(self) -> None:
+        """Stop hashing (the process and its pool connection stay up)."""
+        await self._rpc("pause")
+
+    async def resume(self) -> None:
+        """Hash again after :meth:`pause`."""
+        await self._rpc("resume")
+
+    async def _rpc(self, method: str) -> None:
+        reply = await self.client.request(
+            "POST", "/json_rpc", {"method": method, "id": 1, "jsonrpc": "2.0"}
+        )
+        if not isinstance(reply, dict) or "error" in reply:
+            error = reply.get("error") if isinstance(reply, dict) else reply
+            raise DeviceCommandFailed(f"{method}: {error}", command=method)
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self.client.close()

@@ -1,0 +1,1 @@
+"""Canonical value objects every part of hashfleet speaks."""

@@ -1,0 +1,85 @@
+"""The canonical snapshot a driver makes of a device, whatever its make.
+
+Past the driver only these snake_case fields exist. ``None`` means "the device does not
+report this". Hashrates are in hashes per second (H/s), temperatures in °C, power in W.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+# Statuses a thing can be in; the live index adds "offline" when snapshots stop arriving.
+STATUS_ONLINE = "online"
+STATUS_OFFLINE = "offline"
+STATUS_ERROR = "error"
+STATUS_SLEEPING = "sleeping"
+STATUSES = (STATUS_ONLINE, STATUS_OFFLINE, STATUS_ERROR, STATUS_SLEEPING)
+
+
+class Hashboard(msgspec.Struct, kw_only=True):
+    """One hashboard (chain) of an ASIC, or one GPU/CPU device of a rig."""
+
+    index: int
+    hashrate: float | None = None
+    temp_board: float | None = None
+    temp_chip: float | None = None
+    chips: int | None = None
+    chips_expected: int | None = None
+    ok: bool = True
+
+
+class Fan(msgspec.Struct, kw_only=True):
+    """One fan."""
+
+    index: int
+    rpm: int | None = None
+
+
+class Pool(msgspec.Struct, kw_only=True):
+    """One configured pool and its share counters."""
+
+    url: str
+    user: str = ""
+    alive: bool = True
+    active: bool = False
+    accepted: int = 0
+    rejected: int = 0
+
+
+class MinerStats(msgspec.Struct, kw_only=True):
+    """Operational values of a miner at one instant."""
+
+    status: str = STATUS_ONLINE
+    hashrate: float | None = None
+    hashrate_nominal: float | None = None
+    algorithm: str | None = None
+    coin: str | None = None
+    power_w: float | None = None
+    temp_max: float | None = None
+    uptime_s: int | None = None
+    hashboards: list[Hashboard] = msgspec.field(default_factory=list)
+    fans: list[Fan] = msgspec.field(default_factory=list)
+    pools: list[Pool] = msgspec.field(default_factory=list)
+    errors: list[str] = msgspec.field(default_factory=list)
+
+
+class MinerConfig(msgspec.Struct, kw_only=True):
+    """Identity and configuration of a miner, which changes rarely."""
+
+    make: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    mac: str | None = None
+    hostname: str | None = None
+
+
+class Snapshot(msgspec.Struct, kw_only=True):
+    """What one poll of one device produced: ``stats`` and ``config``."""
+
+    stats: MinerStats
+    config: MinerConfig = msgspec.field(default_factory=MinerConfig)
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON-able dict, as stored and shipped."""
+        out: dict[str, object] = msgspec.to_builtins(self)
+        return out

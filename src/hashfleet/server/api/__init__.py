@@ -1,0 +1,1 @@
+"""HTTP API: RPC methods, resource routes, WebSocket."""

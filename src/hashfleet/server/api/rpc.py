@@ -1,0 +1,116 @@
+"""``POST /rpc/<method>``: the seeds' RPC methods over HTTP, one typed route each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from hashfleet.server.api.deps import get_state, user_principal, writer_principal
+from hashfleet.server.api.rpc_models import (
+    EmptyRequest,
+    ForgetRacksRequest,
+    ForgetThingsRequest,
+    ListRacksRequest,
+    ListThingsRequest,
+    PingRequest,
+    RegisterRackRequest,
+    RegisterThingRequest,
+    UpdateThingRequest,
+)
+from hashfleet.server.auth.principal import Principal
+from hashfleet.server.state import ServerState
+
+router = APIRouter(prefix="/rpc", tags=["rpc"])
+
+
+def _body(req: Any) -> dict[str, Any]:
+    data: dict[str, Any] = req.model_dump(exclude_unset=True)
+    return data
+
+
+@router.post("/ping", summary="Echo test: returns its input")
+async def ping(req: PingRequest, _p: Principal = Depends(user_principal)) -> Any:
+    """ping."""
+    return _body(req)
+
+
+@router.post("/getInstanceId", summary="This server's instance id")
+async def get_instance_id(
+    _req: EmptyRequest | None = None,
+    state: ServerState = Depends(get_state),
+    _p: Principal = Depends(user_principal),
+) -> str:
+    """getInstanceId."""
+    return state.instance_id
+
+
+@router.post("/registerThing", summary="Register a device; returns 1")
+async def register_thing(
+    req: RegisterThingRequest,
+    state: ServerState = Depends(get_state),
+    _p: Principal = Depends(writer_principal),
+) -> int:
+    """registerThing."""
+    await state.registry.register_things([_body(req)])
+    return 1
+
+
+@router.post("/updateThing", summary="Update a device's opts, info or tags; returns 1")
+async def update_thing(
+    req: UpdateThingRequest,
+    state: ServerState = Depends(get_state),
+    _p: Principal = Depends(writer_principal),
+) -> int:
+    """updateThing."""
+    return await state.registry.update_thing(_body(req))
+
+
+@router.post("/listThings", summary="Query devices (Mongo-style query, fields, sort, paging)")
+async def list_things(
+    req: ListThingsRequest,
+    state: ServerState = Depends(get_state),
+    _p: Principal = Depends(user_principal),
+) -> list[dict[str, Any]]:
+    """listThings."""
+    return state.registry.list_things(_body(req))
+
+
+@router.post("/forgetThings", summary="Remove devices; returns how many")
+async def forget_things(
+    req: ForgetThingsRequest,
+    state: ServerState = Depends(get_state),
+    _p: Principal = Depends(writer_principal),
+) -> int:
+    """forgetThings."""
+    return await state.registry.forget_things(_body(req))
+
+
+@router.post("/registerRack", summary="Register a rack (agent); returns 1")
+async def register_rack(
+    req: RegisterRackRequest,
+    state: ServerState = Depends(get_state),
+    _p: Principal = Depends(writer_principal),
+) -> int:
+    """registerRack."""
+    return await state.registry.register_rack(req.id, req.type, req.info)
+
+
+@router.post("/listRacks", summary="List racks")
+async def list_racks(
+    req: ListRacksRequest,
+    state: ServerState = Depends(get_state),
+    _p: Principal = Depends(user_principal),
+) -> list[dict[str, Any]]:
+    """listRacks."""
+    return state.registry.list_racks(req.type, req.keys)
+
+
+@router.post("/forgetRacks", summary="Remove racks; returns how many")
+async def forget_racks(
+    req: ForgetRacksRequest,
+    state: ServerState = Depends(get_state),
+    _p: Principal = Depends(writer_principal),
+) -> int:
+    """forgetRacks."""
+    return await state.registry.forget_racks(req.ids, req.all)

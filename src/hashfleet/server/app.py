@@ -1,0 +1,45 @@
+"""The FastAPI application: routers, static files, error handlers, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from hashfleet import __version__
+from hashfleet.core.settings import Settings
+from hashfleet.server.api import agent, fleet, rpc, ws
+from hashfleet.server.api.errors import install_error_handlers
+from hashfleet.server.state import ServerState
+from hashfleet.server.web import pages
+
+
+def create_app(settings: Settings | None = None, state: ServerState | None = None) -> FastAPI:
+    """Build the app; the state starts and stops with the app's lifespan."""
+    server_state = state or ServerState(settings or Settings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await server_state.start()
+        try:
+            yield
+        finally:
+            await server_state.stop()
+
+    app = FastAPI(
+        title="hashfleet",
+        version=__version__,
+        lifespan=lifespan,
+        description="Fleet monitoring and control for mining farms.",
+    )
+    app.state.hashfleet = server_state
+    install_error_handlers(app)
+    app.include_router(rpc.router)
+    app.include_router(agent.router)
+    app.include_router(fleet.router)
+    app.include_router(ws.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(pages.STATIC_DIR)), name="static")
+    return app

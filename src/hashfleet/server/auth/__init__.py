@@ -1,0 +1,1 @@
+"""Authentication: users, sessions, API and agent tokens."""

@@ -1,0 +1,1 @@
+"""The bus between ingest and the writer."""

@@ -1,0 +1,85 @@
+"""The embedded bus: an in-process queue with group commit.
+
+Concurrent publishers' batches are merged into one write (up to ``max_rows``) so the
+database sees few, large transactions; each publisher is answered when its rows are
+committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from hashfleet.server.bus.base import Handler, Rows
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedBus:
+    """In-process bus; durability comes from the handler's commit."""
+
+    def __init__(self, max_rows: int = 5000) -> None:
+        self.max_rows = max_rows
+        self._queue: asyncio.Queue[tuple[Rows, asyncio.Future[int]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._handler: Handler | None = None
+        self._writing = False
+
+    async def start(self, handler: Handler) -> None:
+        """Start the writer loop."""
+        self._handler = handler
+        self._task = asyncio.create_task(self._run(), name="embedded-bus")
+
+    async def publish(self, rows: Rows) -> int:
+        """Queue rows and wait for their commit; returns how many were new."""
+        if self._task is None or self._task.done():
+            raise RuntimeError("bus is not running")
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        await self._queue.put((rows, fut))
+        return await fut
+
+    async def _run(self) -> None:
+        assert self._handler is not None
+        while True:
+            first = await self._queue.get()
+            group = [first]
+            size = len(first[0])
+            while size < self.max_rows and not self._queue.empty():
+                item = self._queue.get_nowait()
+                group.append(item)
+                size += len(item[0])
+            self._writing = True
+            try:
+                await self._write(group)
+            finally:
+                self._writing = False
+
+    async def _write(self, group: list[tuple[Rows, asyncio.Future[int]]]) -> None:
+        assert self._handler is not None
+        rows = [r for batch, _ in group for r in batch]
+        try:
+            new = await self._handler(rows)
+        except Exception as exc:  # noqa: BLE001 - every waiting publisher must hear of it
+            log.warning("ingest write of %d rows failed: %s", len(rows), exc)
+            for _, fut in group:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        # The group's new-row count is shared out in order; exact per batch is not needed.
+        for batch, fut in group:
+            share = min(new, len(batch))
+            new -= share
+            if not fut.done():
+                fut.set_result(share)
+
+    async def stop(self) -> None:
+        """Finish queued writes and the one in progress, then stop."""
+        if self._task is None:
+            return
+        while (not self._queue.empty() or self._writing) and not self._task.done():
+            await asyncio.sleep(0.01)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None

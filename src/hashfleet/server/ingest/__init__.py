@@ -1,0 +1,1 @@
+"""Ingest: agent batches to durable storage and the live index."""

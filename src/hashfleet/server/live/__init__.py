@@ -1,0 +1,1 @@
+"""Live index: latest snapshot per thing, aggregates, channels."""

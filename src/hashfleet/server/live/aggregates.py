@@ -1,0 +1,110 @@
+"""Fleet aggregates kept incrementally: each update subtracts the thing's old contribution
+and adds its new one, so no update ever rescans the fleet.
+
+Hashrates are summed as integer H/s, so adding and subtracting never drifts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import msgspec
+
+from hashfleet.core.units import split_hashrate
+from hashfleet.model.snapshot import STATUS_ONLINE, STATUSES
+
+
+class Contribution(msgspec.Struct, frozen=True):
+    """What one thing adds to the aggregates."""
+
+    status: str
+    coin: str | None
+    algorithm: str | None
+    hashrate: int
+    power_w: float
+
+
+_EMPTY = Contribution("offline", None, None, 0, 0.0)
+
+
+def contribution_of(doc: dict[str, Any]) -> Contribution:
+    """A thing's contribution; only online things add hashrate and power."""
+    last = doc.get("last") or {}
+    stats = (last.get("snap") or {}).get("stats") or {}
+    status = str(stats.get("status") or "offline")
+    if status != STATUS_ONLINE:
+        return Contribution(status, None, None, 0, 0.0)
+    hashrate = stats.get("hashrate")
+    power = stats.get("power_w")
+    return Contribution(
+        status,
+        stats.get("coin") or "unknown",
+        stats.get("algorithm") or "unknown",
+        int(hashrate) if isinstance(hashrate, (int, float)) else 0,
+        float(power) if isinstance(power, (int, float)) else 0.0,
+    )
+
+
+class Aggregates:
+    """Totals over the fleet: hashrate by coin and algorithm, power, counts by status."""
+
+    def __init__(self) -> None:
+        self._by_thing: dict[str, Contribution] = {}
+        self.hashrate_by_coin: Counter[str] = Counter()
+        self.hashrate_by_algorithm: Counter[str] = Counter()
+        self.total_power_w = 0.0
+        self.status_counts: Counter[str] = Counter()
+        self.by_type: Counter[str] = Counter()
+        self._types: dict[str, str] = {}
+
+    def apply(self, thing_id: str, thing_type: str, new: Contribution) -> bool:
+        """Replace ``thing_id``'s contribution; returns whether anything changed."""
+        old = self._by_thing.get(thing_id)
+        if old == new:
+            return False
+        if old is None:
+            old = _EMPTY
+            self._types[thing_id] = thing_type
+            self.by_type[thing_type] += 1
+        else:
+            self.status_counts[old.status] -= 1
+        self._add(old, -1)
+        self._add(new, 1)
+        self.status_counts[new.status] += 1
+        self._by_thing[thing_id] = new
+        return True
+
+    def remove(self, thing_id: str) -> None:
+        """Forget a thing entirely."""
+        old = self._by_thing.pop(thing_id, None)
+        if old is None:
+            return
+        self._add(old, -1)
+        self.status_counts[old.status] -= 1
+        self.by_type[self._types.pop(thing_id)] -= 1
+
+    def _add(self, c: Contribution, sign: int) -> None:
+        if c.coin is not None:
+            self.hashrate_by_coin[c.coin] += sign * c.hashrate
+        if c.algorithm is not None:
+            self.hashrate_by_algorithm[c.algorithm] += sign * c.hashrate
+        self.total_power_w += sign * c.power_w
+
+    def to_dict(self) -> dict[str, Any]:
+        """The aggregates as the API and the dashboard show them."""
+        total = len(self._by_thing)
+        alive = self.status_counts[STATUS_ONLINE]
+        return {
+            "coin_hashrate_map": {
+                coin: list(split_hashrate(hs)) for coin, hs in self.hashrate_by_coin.items() if hs
+            },
+            "hashrate_by_coin": {c: hs for c, hs in self.hashrate_by_coin.items() if hs},
+            "hashrate_by_algorithm": {a: hs for a, hs in self.hashrate_by_algorithm.items() if hs},
+            "total_power_w": round(self.total_power_w, 1),
+            "alive": f"{alive}/{total}",
+            "alive_count": alive,
+            "total_count": total,
+            "status_counts": {s: self.status_counts[s] for s in STATUSES},
+            "type_counts": {t: n for t, n in self.by_type.items() if n},
+        }

@@ -1,0 +1,181 @@
+"""The live index: every thing's registry document and latest snapshot, in memory.
+
+Updates come from the ingest writer after each commit. Aggregates are kept incrementally,
+things with no snapshot inside the stale window turn offline, and every change is marked
+on the channels that watch it (``fleet``, ``aggregates``, ``thing:<id>``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+from hashfleet.core.clock import now_ms
+from hashfleet.model.snapshot import STATUS_OFFLINE
+from hashfleet.server.live.aggregates import Aggregates, contribution_of
+from hashfleet.server.live.channels import ChannelHub
+from hashfleet.server.live.status import status_for_error, summary_row
+
+FLEET = "fleet"
+AGGREGATES = "aggregates"
+THING_PREFIX = "thing:"
+
+
+class LiveIndex:
+    """Latest state per thing plus fleet aggregates, published on channels."""
+
+    def __init__(self, stale_ms: int = 60_000, throttle_s: float = 1.0) -> None:
+        self.stale_ms = stale_ms
+        self.things: dict[str, dict[str, Any]] = {}
+        self.aggregates = Aggregates()
+        # Things with a live (non-offline-by-staleness) snapshot, in arrival order, so the
+        # stale sweep reads only from the oldest end.
+        self._fresh: OrderedDict[str, int] = OrderedDict()
+        self.hub = ChannelHub(self._full_state, self._diff, throttle_s)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- registry -------------------------------------------------------------------------
+
+    def load(self, docs: Iterable[dict[str, Any]]) -> None:
+        """Fill the index from the store at start-up."""
+        for doc in docs:
+            self.put_thing(doc)
+        self.sweep()
+
+    def put_thing(self, doc: dict[str, Any]) -> None:
+        """Add or replace a thing's registry document, keeping its latest snapshot."""
+        old = self.things.get(doc["id"])
+        if "last" not in doc:
+            doc["last"] = old.get("last") if old else None
+        self.things[doc["id"]] = doc
+        last = doc.get("last")
+        if last and last.get("ts") is not None:
+            self._fresh[doc["id"]] = int(last["ts"])
+            self._fresh.move_to_end(doc["id"])
+        self._changed(doc)
+
+    def remove_thing(self, thing_id: str) -> None:
+        """Drop a thing that was forgotten."""
+        if self.things.pop(thing_id, None) is None:
+            return
+        self._fresh.pop(thing_id, None)
+        self.aggregates.remove(thing_id)
+        self.hub.mark(FLEET, thing_id)
+        self.hub.mark(AGGREGATES, "all")
+        self.hub.mark(THING_PREFIX + thing_id, "removed")
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    def apply(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Take committed snapshot rows; returns how many applied.
+
+        A row has thing_id, ts, err and the decoded snapshot in ``doc`` (or in ``snap``).
+
+        A row older than what the index holds is ignored, so replays are harmless.
+        """
+        applied = 0
+        for row in rows:
+            doc = self.things.get(row["thing_id"])
+            if doc is None:
+                continue
+            prev = doc.get("last")
+            ts = int(row["ts"])
+            if prev and prev.get("ts") is not None and prev["ts"] > ts:
+                continue
+            doc["last"] = _last_from_row(row, prev)
+            self._fresh[row["thing_id"]] = ts
+            self._fresh.move_to_end(row["thing_id"])
+            self._changed(doc)
+            applied += 1
+        return applied
+
+    def sweep(self, now: int | None = None) -> int:
+        """Turn offline every thing whose latest snapshot is older than the stale window."""
+        limit = (now_ms() if now is None else now) - self.stale_ms
+        turned = 0
+        while self._fresh:
+            thing_id, ts = next(iter(self._fresh.items()))
+            if ts >= limit:
+                # Arrival order is close to time order: an older one behind a fresher one
+                # is at most one agent's clock skew late.
+                break
+            self._fresh.popitem(last=False)
+            doc = self.things.get(thing_id)
+            if doc is None:
+                continue
+            last = doc.get("last") or {}
+            snap = last.get("snap") or {}
+            stats = dict(snap.get("stats") or {})
+            if stats.get("status") == STATUS_OFFLINE:
+                continue
+            stats["status"] = STATUS_OFFLINE
+            doc["last"] = {**last, "snap": {**snap, "stats": stats}, "stale": True}
+            self._changed(doc)
+            turned += 1
+        return turned
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.sweep()
+
+    def start(self) -> None:
+        """Start the stale sweep and the channel flusher."""
+        self.hub.start()
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="live-sweep")
+
+    async def stop(self) -> None:
+        """Stop background tasks."""
+        await self.hub.stop()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+
+    # -- channels -------------------------------------------------------------------------
+
+    def _changed(self, doc: dict[str, Any]) -> None:
+        thing_id = doc["id"]
+        if self.aggregates.apply(thing_id, str(doc.get("type")), contribution_of(doc)):
+            self.hub.mark(AGGREGATES, "all")
+        self.hub.mark(FLEET, thing_id)
+        self.hub.mark(THING_PREFIX + thing_id, "doc")
+
+    def _full_state(self, channel: str) -> Any:
+        if channel == FLEET:
+            return {"rows": [summary_row(d) for d in self.things.values()]}
+        if channel == AGGREGATES:
+            return self.aggregates.to_dict()
+        if channel.startswith(THING_PREFIX):
+            return self.things.get(channel[len(THING_PREFIX) :])
+        return None
+
+    def _diff(self, channel: str, keys: set[str]) -> Any:
+        if channel == FLEET:
+            upsert = [summary_row(self.things[k]) for k in keys if k in self.things]
+            removed = [k for k in keys if k not in self.things]
+            return {"upsert": upsert, "remove": removed}
+        # Aggregates and single things are small: the diff is the new whole.
+        return self._full_state(channel)
+
+    @staticmethod
+    def valid_channel(channel: str) -> bool:
+        """Whether ``channel`` names a channel this index publishes."""
+        return channel in (FLEET, AGGREGATES) or (
+            channel.startswith(THING_PREFIX) and len(channel) > len(THING_PREFIX)
+        )
+
+
+def _last_from_row(row: dict[str, Any], prev: dict[str, Any] | None) -> dict[str, Any]:
+    err = row.get("err")
+    snap = row["doc"] if "doc" in row else row.get("snap")
+    if snap is None:
+        # The poll failed: keep the identity we knew, report the status the error implies.
+        prev_config = ((prev or {}).get("snap") or {}).get("config") or {}
+        snap = {"stats": {"status": status_for_error(err or "ERR_DEVICE")}, "config": prev_config}
+    return {"ts": int(row["ts"]), "err": err, "snap": snap}

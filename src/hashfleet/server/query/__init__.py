@@ -1,0 +1,1 @@
+"""Mongo-style queries: parse, match in memory."""

@@ -1,0 +1,96 @@
+"""Dotted paths into JSON documents (``last.snap.stats.hashrate``, ``tags.0``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+_MISSING = object()
+MISSING: Any = _MISSING
+
+
+def getter(path: str) -> Callable[[Any], Any]:
+    """A function returning the value at ``path`` in a document, or :data:`MISSING`.
+
+    Arrays are traversed the Mongo way only by numeric index here; matching against
+    array members is done by the matcher, which sees the array itself.
+    """
+    parts = path.split(".")
+    if len(parts) == 1:
+        key = parts[0]
+
+        def get1(doc: Any) -> Any:
+            if isinstance(doc, dict):
+                return doc.get(key, _MISSING)
+            return _MISSING
+
+        return get1
+
+    def get(doc: Any) -> Any:
+        cur = doc
+        for part in parts:
+            if isinstance(cur, dict):
+                cur = cur.get(part, _MISSING)
+            elif isinstance(cur, list) and part.isdigit():
+                idx = int(part)
+                cur = cur[idx] if idx < len(cur) else _MISSING
+            elif isinstance(cur, list):
+                # Mongo semantics: a path through an array of documents reaches each member.
+                vals = [v for v in (getter(part)(x) for x in cur) if v is not _MISSING]
+                cur = vals if vals else _MISSING
+            else:
+                return _MISSING
+            if cur is _MISSING:
+                return _MISSING
+        return cur
+
+    return get
+
+
+def project(doc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Mongo-style projection: ``{"id": 1, "last.snap.stats.hashrate": 1}`` keeps those paths.
+
+    Exclusion projections (all values falsy) drop the named paths instead.
+    """
+    if not fields:
+        return doc
+    include = any(bool(v) for v in fields.values())
+    if include:
+        out: dict[str, Any] = {}
+        for path, flag in fields.items():
+            if not flag:
+                continue
+            _copy_path(doc, out, path.split("."))
+        return out
+    out = _deep_copy_dicts(doc)
+    for path in fields:
+        _drop_path(out, path.split("."))
+    return out
+
+
+def _copy_path(src: dict[str, Any], dst: dict[str, Any], parts: list[str]) -> None:
+    head = parts[0]
+    if head not in src:
+        return
+    if len(parts) == 1:
+        dst[head] = src[head]
+        return
+    sub = src[head]
+    if isinstance(sub, dict):
+        child = dst.setdefault(head, {})
+        if isinstance(child, dict):
+            _copy_path(sub, child, parts[1:])
+
+
+def _deep_copy_dicts(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy_dicts(v) if isinstance(v, dict) else v for k, v in doc.items()}
+
+
+def _drop_path(doc: dict[str, Any], parts: list[str]) -> None:
+    cur: Any = doc
+    for part in parts[:-1]:
+        cur = cur.get(part) if isinstance(cur, dict) else None
+        if cur is None:
+            return
+    if isinstance(cur, dict):
+        cur.pop(parts[-1], None)

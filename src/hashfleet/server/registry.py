@@ -1,0 +1,280 @@
+"""Things and racks: the registry behind registerThing, listThings, registerRack, …
+
+Writes go to the store first, then to the live index, which answers every read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hashfleet.core.clock import now_ms
+from hashfleet.core.errors import BadRequest, Conflict, NotFound
+from hashfleet.core.ids import new_id, valid_code
+from hashfleet.drivers.base import parse_options
+from hashfleet.drivers.registry import create_driver
+from hashfleet.server.live.index import LiveIndex
+from hashfleet.server.query.matcher import compile_query
+from hashfleet.server.query.paths import project
+from hashfleet.server.query.sort import sort_docs
+from hashfleet.server.store import racks as rack_store
+from hashfleet.server.store import things as thing_store
+
+MAX_LIMIT = 100_000
+DEFAULT_LIMIT = 100
+
+
+def doc_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A store row → the thing document the API and the live index use."""
+    return {
+        "id": row["id"],
+        "code": row["code"],
+        "type": row["type"],
+        "rack": row["rack_id"],
+        "tags": row["tags"],
+        "info": row["info"],
+        "opts": row["opts"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        **({"last": row["last"]} if "last" in row else {}),
+    }
+
+
+def default_tags(thing_type: str, thing_id: str, code: str, rack: str) -> list[str]:
+    """The tags every thing carries, so queries can select by type, rack, id or code."""
+    return [f"t-{thing_type}", f"rack-{rack}", f"id-{thing_id}", f"code-{code}"]
+
+
+class Registry:
+    """Thing and rack registry over the store and the live index."""
+
+    def __init__(self, engine: AsyncEngine, live: LiveIndex) -> None:
+        self.engine = engine
+        self.live = live
+        self._racks: dict[str, dict[str, Any]] = {}
+
+    async def load(self) -> None:
+        """Read racks and things from the store into memory."""
+        self._racks = {r["id"]: r for r in await rack_store.list_racks(self.engine)}
+        self.live.load(doc_from_row(r) for r in await thing_store.load_things(self.engine))
+
+    # -- racks ----------------------------------------------------------------------------
+
+    async def register_rack(self, rack_id: Any, rack_type: Any, info: Any) -> int:
+        """registerRack: a new rack of a type; returns 1."""
+        if not isinstance(rack_id, str) or not valid_code(rack_id):
+            raise BadRequest("rack id must be a short identifier", code="ERR_RACK_ID_INVALID")
+        if not isinstance(rack_type, str) or not valid_code(rack_type):
+            raise BadRequest("rack type must be a short identifier", code="ERR_RACK_TYPE_INVALID")
+        if info is None:
+            info = {}
+        if not isinstance(info, dict):
+            raise BadRequest("rack info must be an object", code="ERR_RACK_INFO_INVALID")
+        await rack_store.insert_rack(self.engine, rack_id, rack_type, info)
+        self._racks[rack_id] = {
+            "id": rack_id,
+            "type": rack_type,
+            "info": info,
+            "created_at": now_ms(),
+        }
+        return 1
+
+    def rack(self, rack_id: str) -> dict[str, Any] | None:
+        """The rack named ``rack_id``."""
+        return self._racks.get(rack_id)
+
+    def list_racks(self, rack_type: Any = None, keys: Any = None) -> list[dict[str, Any]]:
+        """listRacks: racks whose type starts with ``rack_type``; keys hidden unless asked."""
+        if rack_type is not None and not isinstance(rack_type, str):
+            raise BadRequest("type must be a string", code="ERR_TYPE_INVALID")
+        out = []
+        for rack in self._racks.values():
+            if rack_type and not str(rack["type"]).startswith(rack_type):
+                continue
+            info = dict(rack["info"])
+            if not keys:
+                info.pop("rpcPublicKey", None)
+            things = sum(1 for d in self.live.things.values() if d.get("rack") == rack["id"])
+            out.append({"id": rack["id"], "type": rack["type"], "info": info, "things": things})
+        return out
+
+    async def forget_racks(self, ids: Any = None, all_: Any = None) -> int:
+        """forgetRacks: remove racks by id, or all; their things stay, unassigned."""
+        if all_:
+            target = None
+        elif isinstance(ids, list) and all(isinstance(i, str) for i in ids):
+            target = ids
+        else:
+            raise BadRequest("give ids (array of strings) or all: true", code="ERR_KEYS_INVALID")
+        removed = await rack_store.delete_racks(self.engine, target)
+        for rack_id in list(self._racks) if target is None else target:
+            self._racks.pop(rack_id, None)
+            for doc in self.live.things.values():
+                if doc.get("rack") == rack_id:
+                    self.live.put_thing({**doc, "rack": None})
+        return removed
+
+    # -- things ---------------------------------------------------------------------------
+
+    async def register_things(self, reqs: list[dict[str, Any]]) -> list[str]:
+        """Register several things in one transaction; returns their ids."""
+        now = now_ms()
+        rows = []
+        seen_ids: set[str] = set()
+        seen_codes: set[str] = set()
+        codes_in_use = {d["code"] for d in self.live.things.values()}
+        for req in reqs:
+            row = self._new_thing_row(req, now)
+            if row["id"] in self.live.things or row["id"] in seen_ids:
+                raise Conflict(
+                    f"thing {row['id']!r} already exists", code="ERR_THING_WITH_ID_ALREADY_EXISTS"
+                )
+            if row["code"] in codes_in_use or row["code"] in seen_codes:
+                raise Conflict(
+                    f"a thing with code {row['code']!r} already exists",
+                    code="ERR_THING_WITH_CODE_ALREADY_EXISTS",
+                )
+            seen_ids.add(row["id"])
+            seen_codes.add(row["code"])
+            rows.append(row)
+        await thing_store.insert_things(self.engine, rows)
+        for row in rows:
+            self.live.put_thing(doc_from_row({**row, "last": None}))
+        return [r["id"] for r in rows]
+
+    def _new_thing_row(self, req: dict[str, Any], now: int) -> dict[str, Any]:
+        rack_id = req.get("rack") or req.get("rackId")
+        if not isinstance(rack_id, str) or rack_id not in self._racks:
+            raise BadRequest("rack must name a registered rack", code="ERR_RACK_ID_INVALID")
+        thing_id = req.get("id") or new_id()
+        if not isinstance(thing_id, str) or not valid_code(thing_id):
+            raise BadRequest("id must be a short identifier", code="ERR_THING_ID_INVALID")
+        code = req.get("code") or f"{self._racks[rack_id]['type']}-{thing_id[:8]}"
+        if not isinstance(code, str) or not valid_code(code):
+            raise BadRequest("code must be a short identifier", code="ERR_THING_CODE_INVALID")
+        thing_type = req.get("type") or self._racks[rack_id]["type"]
+        if not isinstance(thing_type, str) or not valid_code(thing_type):
+            raise BadRequest("type must be a short identifier", code="ERR_TYPE_INVALID")
+        opts = req.get("opts")
+        if not isinstance(opts, dict) or not opts:
+            raise BadRequest(
+                "opts (how to reach the device) are required", code="ERR_THING_OPTS_INVALID"
+            )
+        check_opts(opts)
+        info = req.get("info") or {}
+        tags = req.get("tags") or []
+        if not isinstance(info, dict):
+            raise BadRequest("info must be an object", code="ERR_THING_INFO_INVALID")
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise BadRequest("tags must be an array of strings", code="ERR_THING_TAGS_INVALID")
+        all_tags = default_tags(thing_type, thing_id, code, rack_id)
+        all_tags += [t for t in tags if t not in all_tags]
+        return {
+            "id": thing_id,
+            "code": code,
+            "type": thing_type,
+            "rack_id": rack_id,
+            "tags": all_tags,
+            "info": info,
+            "opts": opts,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    async def update_thing(self, req: dict[str, Any]) -> int:
+        """updateThing: merge (or with forceOverwrite replace) opts, info and tags."""
+        thing_id = req.get("id")
+        if not isinstance(thing_id, str):
+            raise BadRequest("id is required", code="ERR_THING_ID_INVALID")
+        doc = self.live.things.get(thing_id)
+        if doc is None:
+            raise NotFound(f"thing {thing_id!r} not found", code="ERR_THING_NOTFOUND")
+        force = bool(req.get("forceOverwrite"))
+        values: dict[str, Any] = {}
+        for key in ("opts", "info"):
+            if key in req and req[key] is not None:
+                if not isinstance(req[key], dict):
+                    raise BadRequest(f"{key} must be an object", code="ERR_PAYLOAD_INVALID")
+                values[key] = dict(req[key]) if force else {**doc[key], **req[key]}
+        if "opts" in values:
+            check_opts(values["opts"])
+        if "tags" in req and req["tags"] is not None:
+            tags = req["tags"]
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise BadRequest("tags must be an array of strings", code="ERR_THING_TAGS_INVALID")
+            base = default_tags(doc["type"], doc["id"], doc["code"], doc["rack"] or "")
+            kept = base if force else doc["tags"]
+            values["tags"] = kept + [t for t in tags if t not in kept]
+        if not values:
+            return 1
+        values["updated_at"] = now_ms()
+        await thing_store.update_thing(self.engine, thing_id, values)
+        self.live.put_thing({**doc, **values})
+        return 1
+
+    def list_things(self, req: dict[str, Any]) -> list[dict[str, Any]]:
+        """listThings over the live index: query, sort, offset, limit, fields, status."""
+        docs = self.select(req.get("query"), req.get("sort"), req.get("offset"), req.get("limit"))
+        fields = req.get("fields")
+        if fields is not None and not isinstance(fields, dict):
+            raise BadRequest("fields must be an object", code="ERR_FIELDS_INVALID")
+        with_status = bool(req.get("status"))
+        out = []
+        for doc in docs:
+            if fields:
+                out.append(project(doc, fields))
+            elif with_status:
+                out.append(doc)
+            else:
+                out.append({k: v for k, v in doc.items() if k != "last"})
+        return out
+
+    def select(
+        self, query: Any, sort: Any = None, offset: Any = None, limit: Any = None
+    ) -> list[dict[str, Any]]:
+        """Things matching a Mongo-style query, sorted and paginated."""
+        off = _int_arg(offset, "offset", 0)
+        lim = _int_arg(limit, "limit", DEFAULT_LIMIT)
+        if lim > MAX_LIMIT:
+            raise BadRequest(f"limit is at most {MAX_LIMIT}", code="ERR_LIMIT_INVALID")
+        pred = compile_query(query)
+        docs = [d for d in self.live.things.values() if pred(d)]
+        docs = sort_docs(docs, sort)
+        return docs[off : off + lim]
+
+    async def forget_things(self, req: dict[str, Any]) -> int:
+        """forgetThings: by ids, by query, or all; returns how many were removed."""
+        if req.get("all"):
+            ids = list(self.live.things)
+        elif req.get("ids") is not None:
+            ids = req["ids"]
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise BadRequest("ids must be an array of strings", code="ERR_KEYS_INVALID")
+            ids = [i for i in ids if i in self.live.things]
+        elif req.get("query") is not None:
+            pred = compile_query(req["query"])
+            ids = [i for i, d in self.live.things.items() if pred(d)]
+        else:
+            raise BadRequest("give ids, query or all: true", code="ERR_QUERY_INVALID")
+        removed = await thing_store.delete_things(self.engine, ids)
+        for thing_id in ids:
+            self.live.remove_thing(thing_id)
+        return removed
+
+    def rack_things(self, rack_id: str) -> list[dict[str, Any]]:
+        """The things an agent of ``rack_id`` polls."""
+        return [d for d in self.live.things.values() if d.get("rack") == rack_id]
+
+
+def check_opts(opts: dict[str, Any]) -> None:
+    """Refuse opts no agent could poll: unknown family, missing address, wrong types."""
+    create_driver(parse_options(opts))
+
+
+def _int_arg(value: Any, name: str, default: int) -> int:
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise BadRequest(f"{name} must be a non-negative integer", code="ERR_PAYLOAD_INVALID")
+    return value

@@ -1,0 +1,50 @@
+"""The running server's parts, built and wired in one place."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hashfleet.core.ids import new_id
+from hashfleet.core.settings import Settings
+from hashfleet.server.auth.service import AuthService
+from hashfleet.server.bus.base import Bus
+from hashfleet.server.bus.embedded import EmbeddedBus
+from hashfleet.server.ingest.writer import Writer
+from hashfleet.server.live.index import LiveIndex
+from hashfleet.server.registry import Registry
+from hashfleet.server.store.engine import create_engine, migrate
+from hashfleet.server.store.kv import setdefault_value
+
+log = logging.getLogger(__name__)
+
+
+class ServerState:
+    """Engine, live index, registry, bus, writer and auth of one server instance."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine: AsyncEngine = create_engine(settings.db_url)
+        self.live = LiveIndex(stale_ms=int(settings.stale_s * 1000), throttle_s=settings.throttle_s)
+        self.registry = Registry(self.engine, self.live)
+        self.auth = AuthService(self.engine, settings.session_ttl_s)
+        self.writer = Writer(self.engine, self.live)
+        self.bus: Bus = EmbeddedBus(max_rows=settings.ingest_max_batch)
+        self.instance_id = ""
+
+    async def start(self) -> None:
+        """Migrate the store, load the registry, start the bus and live tasks."""
+        await migrate(self.engine)
+        self.instance_id = str(await setdefault_value(self.engine, "instance_id", new_id()))
+        await self.registry.load()
+        await self.bus.start(self.writer)
+        self.live.start()
+        log.info("server %s started with %d things", self.instance_id, len(self.live.things))
+
+    async def stop(self) -> None:
+        """Drain the bus, stop live tasks, close the engine."""
+        await self.bus.stop()
+        await self.live.stop()
+        await self.engine.dispose()

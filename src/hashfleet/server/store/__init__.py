@@ -1,0 +1,1 @@
+"""Relational store: tables, repositories, migrations."""

@@ -1,0 +1,118 @@
+"""The relational schema (SQLAlchemy Core). Alembic migrations mirror it.
+
+Events and state, as in the chia-tea design: every snapshot is an event row in
+``snapshots``; the latest per thing lives in ``thing_state``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+# JSON on SQLite is TEXT; on PostgreSQL JSONB, so it can be indexed later.
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+racks = Table(
+    "racks",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("info", JsonType, nullable=False),
+    Column("token_hash", String(64), nullable=True, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+things = Table(
+    "things",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("code", String(128), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("rack_id", String(128), ForeignKey("racks.id", ondelete="SET NULL"), nullable=True),
+    Column("tags", JsonType, nullable=False),
+    Column("info", JsonType, nullable=False),
+    Column("opts", JsonType, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_things_rack", "rack_id"),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("spool_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("thing_id", String(128), nullable=False),
+    Column("rack_id", String(128), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("err", String(64), nullable=True),
+    Column("snap", JsonType, nullable=True),
+    # The idempotency key: an agent's spool id and the snapshot's sequence number in it.
+    UniqueConstraint("spool_id", "seq", name="uq_snapshots_spool_seq"),
+    Index("ix_snapshots_thing_ts", "thing_id", "ts"),
+)
+
+thing_state = Table(
+    "thing_state",
+    metadata,
+    Column("thing_id", String(128), primary_key=True),
+    Column("rack_id", String(128), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("err", String(64), nullable=True),
+    Column("snap", JsonType, nullable=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("username", String(128), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("write", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
+kv = Table(
+    "kv",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("value", JsonType, nullable=False),
+)

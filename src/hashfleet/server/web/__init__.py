@@ -1,0 +1,1 @@
+"""Web dashboard: templates and static assets."""

@@ -1,0 +1,98 @@
+"""Dashboard pages (server-rendered) and the login form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from hashfleet import __version__
+from hashfleet.core.errors import Unauthorized
+from hashfleet.server.api.deps import get_state, principal_of
+from hashfleet.server.auth.principal import SESSION_COOKIE, Principal
+from hashfleet.server.state import ServerState
+
+_HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(_HERE / "templates"))
+STATIC_DIR = _HERE / "static"
+
+router = APIRouter(include_in_schema=False)
+
+
+async def _page_principal(request: Request) -> Principal | None:
+    state = get_state(request)
+    principal = await principal_of(state, dict(request.headers), request.cookies)
+    return principal if principal is not None and principal.kind == "user" else None
+
+
+def _page(request: Request, name: str, principal: Principal, **ctx: object) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"user": principal.name, "role": principal.role, "version": __version__, **ctx},
+    )
+
+
+@router.get("/login")
+async def login_form(request: Request) -> HTMLResponse:
+    """The login page."""
+    return templates.TemplateResponse(
+        request, "login.html", {"error": None, "version": __version__}
+    )
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    username: str = Form(...),
+    password: str = Form(...),
+    state: ServerState = Depends(get_state),
+) -> Response:
+    """Check the password, set the session cookie, go to the fleet."""
+    try:
+        token = await state.auth.login(username, password)
+    except Unauthorized as exc:
+        return templates.TemplateResponse(
+            request, "login.html", {"error": exc.message, "version": __version__}, status_code=401
+        )
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        max_age=state.settings.session_ttl_s,
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, state: ServerState = Depends(get_state)) -> Response:
+    """Close the session."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await state.auth.logout(token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/")
+async def fleet_page(request: Request) -> Response:
+    """The fleet: aggregate tiles and the live table."""
+    principal = await _page_principal(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    return _page(request, "fleet.html", principal)
+
+
+@router.get("/things/{thing_id}")
+async def thing_page(thing_id: str, request: Request) -> Response:
+    """One thing: live values and a live chart."""
+    principal = await _page_principal(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    return _page(request, "thing.html", principal, thing_id=thing_id)

@@ -1,0 +1,1 @@
+"""Device simulators speaking the real protocols on loopback addresses."""

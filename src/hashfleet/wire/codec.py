@@ -1,0 +1,30 @@
+"""Fast JSON encoding shared by the wire, the store and the API (msgspec)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+
+
+def json_dumps(obj: Any) -> bytes:
+    """Encode ``obj`` (builtins or msgspec structs) to JSON bytes."""
+    return _encoder.encode(obj)
+
+
+def json_dumps_str(obj: Any) -> str:
+    """Encode ``obj`` to a JSON string (for database drivers that want text).
+
+    Already-encoded JSON (``msgspec.Raw``) passes through as it is.
+    """
+    if isinstance(obj, msgspec.Raw):
+        return bytes(obj).decode()
+    return _encoder.encode(obj).decode()
+
+
+def json_loads(data: bytes | str) -> Any:
+    """Decode JSON bytes or text to builtins."""
+    return _decoder.decode(data)

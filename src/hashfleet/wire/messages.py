@@ -1,0 +1,63 @@
+"""Messages between agent and server, version 1.
+
+The agent ships :class:`IngestBatch` to ``POST /api/agent/ingest``; the server answers
+:class:`IngestAck` once every item of the batch is durable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+WIRE_VERSION = 1
+
+
+NULL = msgspec.Raw(b"null")
+
+
+class SnapshotItem(msgspec.Struct, kw_only=True):
+    """One poll result: a snapshot, or the error code that prevented it.
+
+    ``snap`` stays raw JSON (an object, or ``null`` when the poll failed) so the server can
+    store it without encoding it again; it is decoded once, for the live index.
+    """
+
+    seq: int
+    thing_id: str
+    ts: int
+    snap: msgspec.Raw = msgspec.field(default_factory=lambda: NULL)
+    err: str | None = None
+
+
+class IngestBatch(msgspec.Struct, kw_only=True):
+    """A batch of poll results from one agent's spool, in spool order."""
+
+    v: int = WIRE_VERSION
+    spool_id: str
+    items: list[SnapshotItem]
+
+
+class IngestAck(msgspec.Struct, kw_only=True):
+    """The server's receipt: every item with ``seq <= acked_seq`` is durable."""
+
+    acked_seq: int
+    stored: int
+    duplicates: int
+
+
+class AgentThing(msgspec.Struct, kw_only=True):
+    """A thing as the agent needs it: its id and how to reach it."""
+
+    id: str
+    code: str
+    type: str
+    opts: dict[str, Any]
+
+
+class AgentConfig(msgspec.Struct, kw_only=True):
+    """What an agent loads from the server for its rack."""
+
+    rack_id: str
+    things: list[AgentThing]
+    poll_interval: float

@@ -1,0 +1,33 @@
+"""Shared fixtures: database URLs (SQLite, PostgreSQL) and a live server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.databases import PG_SKIP_REASON, postgres_database, sqlite_url
+from tests.support.live_server import LiveServer
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test using this runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+        return
+    if PG_SKIP_REASON:
+        pytest.skip(PG_SKIP_REASON)
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A running server on SQLite with an admin API token."""
+    server = LiveServer(tmp_path / "server", throttle_s=0.2).start()
+    try:
+        yield server
+    finally:
+        server.stop()

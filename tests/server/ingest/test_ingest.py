@@ -1,0 +1,154 @@
+"""Ingest end to end inside the server: receive → bus (group commit) → store → live index,
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from hashfleet.core.errors import BadRequest
+from hashfleet.core.settings import Settings
+from hashfleet.server.ingest.receive import receive_batch
+from hashfleet.server.state import ServerState
+from hashfleet.server.store.snapshots import count_snapshots
+from hashfleet.wire.codec import json_dumps
+from hashfleet.wire.messages import IngestBatch
+
+_decoder = msgspec.json.Decoder(IngestBatch)
+
+
+def batch(spool: str, seqs: range, things: int = 3, **extra: Any) -> IngestBatch:
+    items = [
+        {
+            "seq": s,
+            "thing_id": f"m{s % things}",
+            "ts": 1_000 + s,
+            "snap": {"stats": {"status": "online", "hashrate": 1e12 * s, "coin": "BTC"}},
+            **extra,
+        }
+        for s in seqs
+    ]
+    return _decoder.decode(json_dumps({"spool_id": spool, "items": items}))
+
+
+async def started(db_url: str, tmp_path: Path) -> ServerState:
+    state = ServerState(Settings.from_env(data_dir=tmp_path, database_url=db_url, stale_s=1e9))
+    await state.start()
+    await state.registry.register_rack("r1", "miner", {})
+    await state.registry.register_rack("r2", "miner", {})
+    await state.registry.register_things(
+        [
+            {"rack": "r1", "id": f"m{i}", "opts": {"family": "antminer", "address": "x"}}
+            for i in range(3)
+        ]
+        + [{"rack": "r2", "id": "other", "opts": {"family": "antminer", "address": "y"}}]
+    )
+    return state
+
+
+async def test_concurrent_batches_are_durable_deduplicated_and_live(
+    db_url: str, tmp_path: Path
+) -> None:
+    state = await started(db_url, tmp_path)
+    try:
+        # Ten agents' batches at once: the bus merges them into few transactions.
+        acks = await asyncio.gather(
+            *(
+                receive_batch(batch(f"spool-{a}", range(1, 51)), "r1", state.live, state.bus)
+                for a in range(10)
+            )
+        )
+        assert all(a.acked_seq == 50 and a.stored == 50 for a in acks)
+        # A resend after a lost answer stores nothing and is still acknowledged.
+        again = await receive_batch(batch("spool-0", range(1, 51)), "r1", state.live, state.bus)
+        assert (again.acked_seq, again.stored, again.duplicates) == (50, 0, 50)
+        assert await count_snapshots(state.engine) == 500
+        last = state.live.things["m2"]["last"]
+        assert last["ts"] == 1_050 and last["snap"]["stats"]["hashrate"] == 50e12
+        assert state.live.aggregates.to_dict()["alive"] == "3/4"
+    finally:
+        await state.stop()
+
+
+async def test_items_of_other_racks_and_unknown_things_are_dropped(
+    db_url: str, tmp_path: Path
+) -> None:
+    state = await started(db_url, tmp_path)
+    try:
+        raw = json_dumps(
+            {
+                "spool_id": "s",
+                "items": [
+                    {
+                        "seq": 1,
+                        "thing_id": "other",
+                        "ts": 5,
+                        "snap": {"stats": {"status": "online"}},
+                    },
+                    {
+                        "seq": 2,
+                        "thing_id": "ghost",
+                        "ts": 5,
+                        "snap": None,
+                        "err": "ERR_DEVICE_OFFLINE",
+                    },
+                    {
+                        "seq": 3,
+                        "thing_id": "m0",
+                        "ts": 5,
+                        "snap": None,
+                        "err": "ERR_DEVICE_TIMEOUT",
+                    },
+                ],
+            }
+        )
+        ack = await receive_batch(_decoder.decode(raw), "r1", state.live, state.bus)
+        assert (ack.acked_seq, ack.stored) == (3, 1)
+        assert state.live.things["other"]["last"] is None
+        assert state.live.things["m0"]["last"]["snap"]["stats"]["status"] == "error"
+    finally:
+        await state.stop()
+
+
+@pytest.mark.parametrize("snap", [[1, 2], "text", 5])
+async def test_a_snapshot_that_is_not_an_object_is_refused(
+    db_url: str, tmp_path: Path, snap: Any
+) -> None:
+    state = await started(db_url, tmp_path)
+    try:
+        raw = json_dumps(
+            {"spool_id": "s", "items": [{"seq": 1, "thing_id": "m0", "ts": 5, "snap": snap}]}
+        )
+        with pytest.raises(BadRequest):
+            await receive_batch(_decoder.decode(raw), "r1", state.live, state.bus)
+        assert await count_snapshots(state.engine) == 0
+    finally:
+        await state.stop()
+
+
+async def test_stop_finishes_the_write_in_progress(tmp_path: Path) -> None:
+    from hashfleet.server.bus.embedded import EmbeddedBus
+
+    written: list[int] = []
+    release = asyncio.Event()
+
+    async def slow_handler(rows: list[dict[str, Any]]) -> int:
+        await release.wait()
+        written.append(len(rows))
+        return len(rows)
+
+    bus = EmbeddedBus()
+    await bus.start(slow_handler)
+    publish = asyncio.create_task(bus.publish([{"seq": 1}, {"seq": 2}]))
+    await asyncio.sleep(0.05)
+    stopping = asyncio.create_task(bus.stop())
+    await asyncio.sleep(0.05)
+    assert not stopping.done()
+    release.set()
+    await asyncio.wait_for(stopping, 5)
+    assert await publish == 2
+    assert written == [2]
