@@ -62,7 +62,9 @@ class Sender:
                 log.info("server reachable again; resending the spool")
                 self._down_since = None
             backoff = 0.5
-            self.spool.ack(ack.acked_seq)
+            # Never trust an ack past what this batch carried: items appended since the peek
+            # were not sent, and deleting them would lose them.
+            self.spool.ack(min(ack.acked_seq, items[-1][0]))
             self.sent += len(items)
 
     async def _post(self, body: bytes) -> IngestAck:
