@@ -34,21 +34,20 @@ def test_snapshot_values_are_rendered_as_text(live_server: LiveServer, browser: 
         )
     )
     token = live_server.call(state.auth.create_rack_token("r1"))
+    # Every string a snapshot can carry is hostile; numbers are typed at ingest (a string
+    # where a number belongs is refused there), so they cannot carry markup at all.
     snap = {
         "stats": {
             "status": EVIL,
-            "hashrate": EVIL,
-            "temp_max": EVIL,
-            "power_w": EVIL,
+            "hashrate": 1e12,
             "algorithm": EVIL,
             "coin": EVIL,
-            "uptime_s": EVIL,
             "errors": [EVIL],
-            "hashboards": [{"index": EVIL, "chips": EVIL, "chips_expected": EVIL}],
-            "fans": [{"index": EVIL, "rpm": EVIL}],
-            "pools": [{"url": EVIL, "user": EVIL, "accepted": EVIL, "rejected": EVIL}],
+            "hashboards": [{"index": 0, "chips": 1, "chips_expected": 2}],
+            "fans": [{"index": 0, "rpm": 100}],
+            "pools": [{"url": EVIL, "user": EVIL, "accepted": 1, "rejected": 0}],
         },
-        "config": {"model": EVIL, "firmware": EVIL},
+        "config": {"model": EVIL, "firmware": EVIL, "make": EVIL, "hostname": EVIL, "mac": EVIL},
     }
     resp = httpx.post(
         f"{live_server.url}/api/agent/ingest",
@@ -64,8 +63,6 @@ def test_snapshot_values_are_rendered_as_text(live_server: LiveServer, browser: 
     login(page, live_server.url, ADMIN_PASSWORD)
     expect(page.locator(".row").first).to_contain_text("<img", timeout=10_000)
     page.goto(f"{live_server.url}/things/m1")
-    expect(page.locator("#d-fans")).to_contain_text("<img", timeout=10_000)
-    expect(page.locator("#d-pools")).to_contain_text("<img")
-    expect(page.locator("#d-boards")).to_contain_text("<img")
+    expect(page.locator("#d-pools")).to_contain_text("<img", timeout=10_000)
     assert page.locator("img").count() == 0
     assert page.evaluate("window.__xss") is None

@@ -6,7 +6,7 @@ The agent ships :class:`IngestBatch` to ``POST /api/agent/ingest``; the server a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -23,11 +23,11 @@ class SnapshotItem(msgspec.Struct, kw_only=True):
     store it without encoding it again; it is decoded once, for the live index.
     """
 
-    seq: int
-    thing_id: str
-    ts: int
+    seq: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+    thing_id: Annotated[str, msgspec.Meta(max_length=128)]
+    ts: Annotated[int, msgspec.Meta(ge=0, lt=2**53)]  # epoch ms
     snap: msgspec.Raw = msgspec.field(default_factory=lambda: NULL)
-    err: str | None = None
+    err: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 class IngestBatch(msgspec.Struct, kw_only=True):

@@ -17,6 +17,7 @@ from hashfleet.server.state import ServerState
 from hashfleet.server.store.snapshots import count_snapshots
 from hashfleet.wire.codec import json_dumps
 from hashfleet.wire.messages import IngestBatch
+from tests.support.databases import sqlite_url
 
 _decoder = msgspec.json.Decoder(IngestBatch)
 
@@ -114,8 +115,21 @@ async def test_items_of_other_racks_and_unknown_things_are_dropped(
         await state.stop()
 
 
-@pytest.mark.parametrize("snap", [[1, 2], "text", 5])
-async def test_a_snapshot_that_is_not_an_object_is_refused(
+@pytest.mark.parametrize(
+    "snap",
+    [
+        [1, 2],
+        "text",
+        5,
+        # Objects of the wrong shape: each of these once broke the fleet view and the sweep.
+        {"stats": "x"},
+        {"stats": {"pools": ["x"]}},
+        {"stats": {"hashrate": "fast"}},
+        {"stats": {"status": "online"}, "config": [1]},
+        {"config": {}},
+    ],
+)
+async def test_a_snapshot_that_is_not_a_snapshot_is_refused(
     db_url: str, tmp_path: Path, snap: Any
 ) -> None:
     state = await started(db_url, tmp_path)
@@ -152,3 +166,67 @@ async def test_stop_finishes_the_write_in_progress(tmp_path: Path) -> None:
     await asyncio.wait_for(stopping, 5)
     assert await publish == 2
     assert written == [2]
+
+
+def _decode_item(**item: Any) -> IngestBatch:
+    return _decoder.decode(json_dumps({"spool_id": "s", "items": [item]}))
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"seq": 0, "thing_id": "m0", "ts": 5},
+        {"seq": 2**64 - 1, "thing_id": "m0", "ts": 5},
+        {"seq": 1, "thing_id": "m0", "ts": 2**64 - 1},
+        {"seq": 1, "thing_id": "m0", "ts": -1},
+        {"seq": 1, "thing_id": "m0", "ts": 5, "err": "E" * 65},
+        {"seq": 1, "thing_id": "m" * 129, "ts": 5},
+    ],
+)
+def test_out_of_range_items_do_not_decode(item: dict[str, Any]) -> None:
+    with pytest.raises(msgspec.ValidationError):
+        _decode_item(**item)
+
+
+async def test_a_clock_in_the_future_is_not_believed(tmp_path: Path) -> None:
+    from hashfleet.core.clock import now_ms
+
+    state = await started(sqlite_url(tmp_path), tmp_path)
+    try:
+        year_2100 = 4_102_444_800_000
+        snap = {"stats": {"status": "online"}}
+        items = _decode_item(seq=1, thing_id="m0", ts=year_2100, snap=snap)
+        before = now_ms()
+        await receive_batch(items, "r1", state.live, state.bus)
+        ts = state.live.things["m0"]["last"]["ts"]
+        assert before <= ts <= now_ms() + 5 * 60_000
+    finally:
+        await state.stop()
+
+
+async def test_a_failing_batch_does_not_fail_the_batches_written_with_it() -> None:
+    from hashfleet.server.bus.embedded import EmbeddedBus
+
+    written: list[list[int]] = []
+
+    async def handler(rows: list[dict[str, Any]]) -> int:
+        if any(r["seq"] < 0 for r in rows):
+            raise ValueError("bad row")
+        written.append([r["seq"] for r in rows])
+        return len(rows)
+
+    bus = EmbeddedBus()
+    await bus.start(handler)
+    try:
+        # Queued together, so the bus groups them into one write.
+        results = await asyncio.gather(
+            bus.publish([{"seq": 1}]),
+            bus.publish([{"seq": -1}]),
+            bus.publish([{"seq": 2}, {"seq": 3}]),
+            return_exceptions=True,
+        )
+    finally:
+        await bus.stop()
+    assert results[0] == 1 and results[2] == 2
+    assert isinstance(results[1], ValueError)
+    assert sorted(s for batch in written for s in batch) == [1, 2, 3]

@@ -72,3 +72,35 @@ def test_only_rack_tokens_may_ingest(live_server: LiveServer, rack_token: str) -
         headers={"Authorization": f"Bearer {new.json()['token']}"},
     )
     assert resp.status_code == 403
+
+
+def test_a_forgotten_racks_token_stops_working(live_server: LiveServer, rack_token: str) -> None:
+    h, url = live_server.headers, live_server.url
+    agent = {"Authorization": f"Bearer {rack_token}"}
+    assert httpx.get(f"{url}/api/agent/config", headers=agent).status_code == 200
+    httpx.post(f"{url}/rpc/forgetRacks", json={"ids": ["r1"]}, headers=h).raise_for_status()
+    # The same id registered again is a new rack: the old agent token is not its token.
+    httpx.post(
+        f"{url}/rpc/registerRack", json={"id": "r1", "type": "miner"}, headers=h
+    ).raise_for_status()
+    assert httpx.get(f"{url}/api/agent/config", headers=agent).status_code == 401
+
+
+def test_a_hostile_snapshot_is_refused_and_the_fleet_stays_readable(
+    live_server: LiveServer, rack_token: str
+) -> None:
+    h, url = live_server.headers, live_server.url
+    httpx.post(
+        f"{url}/rpc/registerThing",
+        json={"id": "m1", "rack": "r1", "opts": {"family": "antminer", "address": "127.0.0.1"}},
+        headers=h,
+    ).raise_for_status()
+    body = {
+        "spool_id": "s",
+        "items": [{"seq": 1, "thing_id": "m1", "ts": 1, "snap": {"stats": "x"}}],
+    }
+    resp = httpx.post(
+        f"{url}/api/agent/ingest", json=body, headers={"Authorization": f"Bearer {rack_token}"}
+    )
+    assert resp.status_code == 400 and resp.json()["error"] == "ERR_PAYLOAD_INVALID"
+    assert httpx.get(f"{url}/api/fleet", headers=h).status_code == 200

@@ -50,3 +50,22 @@ def test_exclusion_projection_drops_paths_without_touching_the_source() -> None:
     out = project(doc, {"last.snap.stats.temp": 0})
     assert out == {"id": "a", "last": {"snap": {"stats": {"hashrate": 1}}}}
     assert doc["last"]["snap"]["stats"]["temp"] == 2
+
+
+def test_sort_over_values_of_every_kind_never_fails() -> None:
+    values = [True, [1], {"a": 1}, "s", 2, None, False, [0], {"b": 0}, 1.5]
+    docs = [{"id": i, "v": v} for i, v in enumerate(values)]
+    # Mongo's order of kinds: null < numbers < strings < objects < arrays < booleans.
+    ordered = [d["v"] for d in sort_docs(docs, {"v": 1})]
+    assert ordered[:4] == [None, 1.5, 2, "s"]
+    assert ordered[-2:] == [False, True]
+    assert sort_docs(docs, {"v": -1})[0]["v"] is True
+
+
+def test_only_ascii_digits_index_arrays() -> None:
+    from hashfleet.server.query.paths import MISSING, getter
+
+    doc = {"tags": ["a", "b", "c"]}
+    assert getter("tags.2")(doc) == "c"
+    # "²" is a digit to str.isdigit() but not an index.
+    assert getter("tags.\u00b2")(doc) is MISSING

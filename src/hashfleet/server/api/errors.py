@@ -28,6 +28,15 @@ def install_error_handlers(app: FastAPI) -> None:
         message = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request body"
         return JSONResponse({"error": "ERR_PAYLOAD_INVALID", "message": message}, status_code=400)
 
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        # A bug of ours: log it with its traceback, answer in the one error shape.
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(
+            {"error": "ERR_INTERNAL", "message": "internal error (logged on the server)"},
+            status_code=500,
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "ERR_NOTFOUND", 405: "ERR_METHOD_NOT_ALLOWED"}.get(exc.status_code, "ERR_HTTP")

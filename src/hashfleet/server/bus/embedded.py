@@ -61,6 +61,12 @@ class EmbeddedBus:
         try:
             new = await self._handler(rows)
         except Exception as exc:  # noqa: BLE001 - every waiting publisher must hear of it
+            if len(group) > 1:
+                # One bad batch must not fail the others it was grouped with: write each
+                # alone (rows already committed come back as duplicates, never twice).
+                for one in group:
+                    await self._write([one])
+                return
             log.warning("ingest write of %d rows failed: %s", len(rows), exc)
             for _, fut in group:
                 if not fut.done():

@@ -6,13 +6,35 @@ from typing import Any
 
 import msgspec
 
+from hashfleet.core.clock import now_ms
 from hashfleet.core.errors import BadRequest
+from hashfleet.model.snapshot import Snapshot
 from hashfleet.server.bus.base import Bus
 from hashfleet.server.live.index import LiveIndex
-from hashfleet.wire.codec import json_loads
 from hashfleet.wire.messages import IngestAck, IngestBatch
 
 MAX_ITEMS = 20_000
+# An agent clock ahead of the server's by more than this is not believed: its snapshots are
+# stamped with the server's time, so one wrong clock cannot keep things "fresh" for ever.
+MAX_CLOCK_AHEAD_MS = 5 * 60_000
+
+_snapshot_decoder = msgspec.json.Decoder(Snapshot | None)
+
+
+def checked_snapshot(raw: bytes) -> dict[str, Any] | None:
+    """Decode a snapshot, checking its shape against the canonical model.
+
+    Raises :class:`BadRequest` on anything that is not a snapshot (or ``null``), so what
+    reaches the live index always has the types the index, the aggregates and the
+    dashboard rely on.
+    """
+    try:
+        snap = _snapshot_decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(f"snap is not a snapshot: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise BadRequest("snap is not valid JSON") from exc
+    return None if snap is None else snap.to_dict()
 
 
 async def receive_batch(batch: IngestBatch, rack_id: str, live: LiveIndex, bus: Bus) -> IngestAck:
@@ -29,24 +51,23 @@ async def receive_batch(batch: IngestBatch, rack_id: str, live: LiveIndex, bus: 
         raise BadRequest("spool_id is required (at most 64 characters)")
     rows: list[dict[str, Any]] = []
     acked = 0
+    latest_believable = now_ms() + MAX_CLOCK_AHEAD_MS
     for item in batch.items:
         acked = max(acked, item.seq)
         doc = live.things.get(item.thing_id)
         if doc is None or doc.get("rack") != rack_id:
             continue
         try:
-            snap = json_loads(item.snap)
-        except msgspec.DecodeError as exc:
-            raise BadRequest(f"item {item.seq}: snap is not valid JSON") from exc
-        if snap is not None and not isinstance(snap, dict):
-            raise BadRequest(f"item {item.seq}: snap must be an object or null")
+            snap = checked_snapshot(item.snap)
+        except BadRequest as exc:
+            raise BadRequest(f"item {item.seq}: {exc.message}") from exc
         rows.append(
             {
                 "spool_id": batch.spool_id,
                 "seq": item.seq,
                 "thing_id": item.thing_id,
                 "rack_id": rack_id,
-                "ts": item.ts,
+                "ts": min(item.ts, latest_believable),
                 "err": item.err,
                 # Raw JSON goes to the database as received; the decoded doc to the index.
                 "snap": None if snap is None else item.snap,

@@ -31,7 +31,7 @@ def getter(path: str) -> Callable[[Any], Any]:
         for part in parts:
             if isinstance(cur, dict):
                 cur = cur.get(part, _MISSING)
-            elif isinstance(cur, list) and part.isdigit():
+            elif isinstance(cur, list) and part.isascii() and part.isdigit():
                 idx = int(part)
                 cur = cur[idx] if idx < len(cur) else _MISSING
             elif isinstance(cur, list):

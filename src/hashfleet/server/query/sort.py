@@ -8,20 +8,24 @@ from typing import Any
 from hashfleet.core.errors import QueryInvalid
 from hashfleet.server.query.paths import MISSING, getter
 
-# Mongo orders values of different kinds by kind: missing/null < numbers < strings < others.
-_RANK_NONE, _RANK_NUM, _RANK_STR, _RANK_OTHER = 0, 1, 2, 3
+# Mongo orders values of different kinds by kind:
+# missing/null < numbers < strings < objects < arrays < booleans. Within a rank the keys are
+# always of one Python type, so mixed documents never make the comparison fail.
+_RANK_NONE, _RANK_NUM, _RANK_STR, _RANK_OBJ, _RANK_ARR, _RANK_BOOL = range(6)
 
 
 def _key(value: Any) -> tuple[int, Any]:
     if value is MISSING or value is None:
         return (_RANK_NONE, 0)
     if isinstance(value, bool):
-        return (_RANK_OTHER, int(value))
+        return (_RANK_BOOL, int(value))
     if isinstance(value, (int, float)):
         return (_RANK_NUM, value)
     if isinstance(value, str):
         return (_RANK_STR, value)
-    return (_RANK_OTHER, str(value))
+    if isinstance(value, dict):
+        return (_RANK_OBJ, str(value))
+    return (_RANK_ARR, str(value))
 
 
 def sort_docs(docs: list[Any], spec: Any, key_of: Callable[[Any], Any] | None = None) -> list[Any]:
