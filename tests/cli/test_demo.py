@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,9 @@ def test_demo_honours_options_and_restarts_without_duplicates(tmp_path: Path) ->
     demo = DemoProcess(data_dir, port, miners=10).start()
     try:
         info = json.loads((data_dir / "demo.json").read_text())
+        # Credentials and the database are the operator's alone.
+        assert stat.S_IMODE((data_dir / "demo.json").stat().st_mode) == 0o600
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
         assert set(info) >= {"url", "password", "token"}
         assert info["url"] == f"http://127.0.0.1:{port}"
         assert info["password"] in demo.output()

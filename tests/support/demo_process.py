@@ -19,6 +19,7 @@ class DemoProcess:
 
     def __init__(self, data_dir: Path, port: int, miners: int, interval: float = 1.0) -> None:
         self.data_dir = data_dir
+        self._out_path = data_dir.parent / f"{data_dir.name}.demo.out"
         self.args = [
             sys.executable,
             "-m",
@@ -38,9 +39,9 @@ class DemoProcess:
 
     def start(self, timeout: float = 90) -> DemoProcess:
         """Start and wait until demo.json exists and the server answers."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The demo creates its data dir itself (owner-only); our log lives beside it.
         (self.data_dir / "demo.json").unlink(missing_ok=True)
-        log = (self.data_dir / "demo.out").open("wb")
+        log = self._out_path.open("wb")
         self.proc = subprocess.Popen(
             self.args,
             stdout=log,
@@ -69,7 +70,7 @@ class DemoProcess:
 
     def output(self) -> str:
         """What the demo printed so far."""
-        path = self.data_dir / "demo.out"
+        path = self._out_path
         return path.read_text(errors="replace") if path.exists() else ""
 
     def rpc(self, method: str, body: dict[str, Any]) -> Any:

@@ -16,6 +16,7 @@ import httpx
 import typer
 import uvicorn
 
+from hashfleet.core.files import make_private_dir, write_private
 from hashfleet.core.settings import Settings
 from hashfleet.server.app import create_app
 from hashfleet.server.auth.passwords import generate_password
@@ -94,14 +95,14 @@ async def _run(settings: Settings, miners: int) -> None:
                 "agent",
                 "--server",
                 url,
-                "--token",
-                rack_token,
                 "--data-dir",
                 str(settings.data_dir / "agent"),
                 "--interval",
                 str(settings.poll_interval_s),
             ],
             settings.data_dir / "agent.log",
+            # Not on the command line, where every local user's `ps` would show it.
+            env={"HASHFLEET_AGENT_TOKEN": rack_token},
         )
         children.append(agent)
         info = {
@@ -112,8 +113,7 @@ async def _run(settings: Settings, miners: int) -> None:
             "sim_control": control_url,
         }
         demo_file = settings.data_dir / "demo.json"
-        demo_file.write_text(json.dumps(info, indent=2))
-        os.chmod(demo_file, 0o600)
+        write_private(demo_file, json.dumps(info, indent=2))
         typer.echo(
             f"hashfleet demo: {len(devices)} simulated miners ({antminers} Antminer, "
             f"{xmrigs} XMRig)"
@@ -152,11 +152,16 @@ async def _watch(
             await asyncio.wait_for(stop.wait(), timeout=1.0)
 
 
-def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+def _spawn(
+    args: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    make_private_dir(log_path.parent)
     log = log_path.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "hashfleet", *args], stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "hashfleet", *args],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 
 import typer
 import uvicorn
 
+from hashfleet.core.files import write_private
 from hashfleet.core.settings import Settings
 from hashfleet.server.app import create_app
 from hashfleet.server.auth.passwords import generate_password
@@ -42,8 +42,7 @@ async def _bootstrap_admin(state: ServerState) -> None:
             password = generate_password()
             await state.auth.create_user("admin", password, "admin")
             path = state.settings.data_dir / "initial-admin.json"
-            path.write_text(json.dumps({"username": "admin", "password": password}))
-            os.chmod(path, 0o600)
+            write_private(path, json.dumps({"username": "admin", "password": password}))
             typer.echo(f"Created user 'admin' with password: {password}  (also in {path})")
     finally:
         await state.engine.dispose()

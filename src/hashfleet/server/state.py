@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hashfleet.core.files import make_private_dir
 from hashfleet.core.ids import new_id
 from hashfleet.core.settings import Settings
 from hashfleet.server.auth.service import AuthService
@@ -25,7 +26,7 @@ class ServerState:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(settings.data_dir)
         self.engine: AsyncEngine = create_engine(settings.db_url)
         self.live = LiveIndex(stale_ms=int(settings.stale_s * 1000), throttle_s=settings.throttle_s)
         self.registry = Registry(self.engine, self.live)

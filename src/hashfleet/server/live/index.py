@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +23,8 @@ from hashfleet.server.live.status import status_for_error, summary_row
 FLEET = "fleet"
 AGGREGATES = "aggregates"
 THING_PREFIX = "thing:"
+
+log = logging.getLogger(__name__)
 
 
 class LiveIndex:
@@ -120,7 +123,10 @@ class LiveIndex:
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            self.sweep()
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("stale sweep failed; retrying in 1 s")
 
     def start(self) -> None:
         """Start the stale sweep and the channel flusher."""
