@@ -122,3 +122,20 @@ def test_deep_nesting_is_refused() -> None:
         query = {"$and": [query]}
     with pytest.raises(QueryInvalid):
         compile_query(query)
+
+
+def test_a_catastrophic_regex_is_refused_within_its_time_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from hashfleet.server.query import matcher
+
+    monkeypatch.setattr(matcher, "REGEX_BUDGET_S", 0.2)
+    pred = compile_query({"info.n": {"$regex": "^(a|aa)+$"}})
+    docs = [{"info": {"n": "a" * 40 + "!"}}] * 50
+    started = time.monotonic()
+    with pytest.raises(QueryInvalid, match="regex took more than"):
+        [d for d in docs if pred(d)]
+    # Unbounded, this pattern backtracks for tens of seconds per document; the budget cuts it.
+    assert time.monotonic() - started < 5

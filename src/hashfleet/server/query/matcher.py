@@ -7,9 +7,11 @@ closures, so matching 100,000 documents costs no re-parsing.
 
 from __future__ import annotations
 
-import re
+import time
 from collections.abc import Callable
 from typing import Any
+
+import regex
 
 from hashfleet.core.errors import QueryInvalid
 from hashfleet.server.query.paths import MISSING, getter
@@ -18,6 +20,9 @@ Predicate = Callable[[Any], bool]
 _ValueTest = Callable[[Any], bool]
 
 _MAX_DEPTH = 32
+# Any caller may send a $regex, and a pattern like ^(a+)+$ backtracks exponentially: the
+# regex engine's timeout bounds the time all of one query's $regex matching may take.
+REGEX_BUDGET_S = 1.0
 
 
 def compile_query(query: Any) -> Predicate:
@@ -97,7 +102,7 @@ def _compile_value_test(cond: Any, depth: int) -> _ValueTest:
 
 
 def _eq_test(target: Any) -> _ValueTest:
-    if isinstance(target, re.Pattern):
+    if isinstance(target, regex.Pattern):
         return _regex_test(target)
 
     def test(v: Any) -> bool:
@@ -144,32 +149,48 @@ def _cmp_test(op: str, target: Any) -> _ValueTest:
     return test
 
 
-def _regex_test(rx: re.Pattern[str]) -> _ValueTest:
+def _regex_test(rx: regex.Pattern[str]) -> _ValueTest:
+    deadline: float | None = None
+
+    def search(s: str) -> bool:
+        nonlocal deadline
+        now = time.monotonic()
+        if deadline is None:
+            deadline = now + REGEX_BUDGET_S
+        try:
+            if now >= deadline:
+                raise TimeoutError
+            return rx.search(s, timeout=deadline - now) is not None
+        except TimeoutError:
+            raise QueryInvalid(
+                f"$regex took more than {REGEX_BUDGET_S:g} s; simplify the pattern"
+            ) from None
+
     def test(v: Any) -> bool:
         if isinstance(v, str):
-            return rx.search(v) is not None
+            return search(v)
         if isinstance(v, list):
-            return any(isinstance(x, str) and rx.search(x) is not None for x in v)
+            return any(isinstance(x, str) and search(x) for x in v)
         return False
 
     return test
 
 
-def _compile_regex(arg: Any, options: Any) -> re.Pattern[str]:
+def _compile_regex(arg: Any, options: Any) -> regex.Pattern[str]:
     if not isinstance(arg, str):
         raise QueryInvalid("$regex takes a string")
     flags = 0
     if options is not None:
         if not isinstance(options, str) or set(options) - set("imsx"):
             raise QueryInvalid("$options takes a string of i, m, s, x")
-        for ch, flag in (("i", re.I), ("m", re.M), ("s", re.S), ("x", re.X)):
+        for ch, flag in (("i", regex.I), ("m", regex.M), ("s", regex.S), ("x", regex.X)):
             if ch in options:
                 flags |= flag
     if len(arg) > 512:
         raise QueryInvalid("$regex is too long")
     try:
-        return re.compile(arg, flags)
-    except re.error as exc:
+        return regex.compile(arg, flags)
+    except regex.error as exc:
         raise QueryInvalid(f"invalid $regex: {exc}") from exc
 
 
