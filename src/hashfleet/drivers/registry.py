@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from hashfleet.core.errors import BadRequest
@@ -36,17 +37,37 @@ def create_driver(opts: DriverOptions) -> Driver:
     return factory(opts)
 
 
+# Built-in family → "module:Class" of its driver, imported on first use so that importing
+# the registry does not pull every driver (and its libraries) in.
+BUILTIN: dict[str, str] = {
+    "antminer": "hashfleet.drivers.antminer.driver:AntminerDriver",
+    "xmrig": "hashfleet.drivers.xmrig.driver:XmrigDriver",
+}
+
 _builtin_loaded = False
 
 
 def _load_builtin() -> None:
-    # Imported lazily so that importing the registry does not pull every driver in.
     global _builtin_loaded
     if _builtin_loaded:
         return
     _builtin_loaded = True
-    from hashfleet.drivers.antminer.driver import AntminerDriver
-    from hashfleet.drivers.xmrig.driver import XmrigDriver
+    for family, target in BUILTIN.items():
+        if family not in _FACTORIES:
+            _FACTORIES[family] = _lazy(target)
 
-    _FACTORIES.setdefault(AntminerDriver.family, AntminerDriver)
-    _FACTORIES.setdefault(XmrigDriver.family, XmrigDriver)
+
+def _lazy(target: str) -> DriverFactory:
+    def factory(opts: DriverOptions) -> Driver:
+        module, _, attr = target.partition(":")
+        cls: DriverFactory = getattr(importlib.import_module(module), attr)
+        return cls(opts)
+
+    return factory
+
+
+def driver_class(family: str) -> type:
+    """The driver class of a built-in ``family`` (to read its ``capabilities``)."""
+    module, _, attr = BUILTIN[family].partition(":")
+    cls: type = getattr(importlib.import_module(module), attr)
+    return cls

@@ -8,6 +8,15 @@ from __future__ import annotations
 
 import msgspec
 
+from hashfleet.model.devices import (
+    ChiaStats,
+    CoolingReadings,
+    EnvironmentReadings,
+    HostReadings,
+    MeterReadings,
+    PoolAccountStats,
+)
+
 # Statuses a thing can be in; the live index adds "offline" when snapshots stop arriving.
 STATUS_ONLINE = "online"
 STATUS_OFFLINE = "offline"
@@ -17,7 +26,11 @@ STATUSES = (STATUS_ONLINE, STATUS_OFFLINE, STATUS_ERROR, STATUS_SLEEPING)
 
 
 class Hashboard(msgspec.Struct, kw_only=True):
-    """One hashboard (chain) of an ASIC, or one GPU/CPU device of a rig."""
+    """One hashboard (chain) of an ASIC, or one GPU/CPU device of a rig.
+
+    ``kind`` is ``"board"`` (ASIC chain), ``"gpu"`` or ``"cpu"``; GPU devices also carry
+    their own power, fan, clocks and share counters, and the ``software`` mining on them.
+    """
 
     index: int
     hashrate: float | None = None
@@ -26,6 +39,16 @@ class Hashboard(msgspec.Struct, kw_only=True):
     chips: int | None = None
     chips_expected: int | None = None
     ok: bool = True
+    kind: str | None = None
+    name: str | None = None
+    software: str | None = None
+    power_w: float | None = None
+    fan_pct: float | None = None
+    clock_core_mhz: float | None = None
+    clock_mem_mhz: float | None = None
+    temp_mem: float | None = None
+    accepted: int | None = None
+    rejected: int | None = None
 
 
 class Fan(msgspec.Struct, kw_only=True):
@@ -46,8 +69,23 @@ class Pool(msgspec.Struct, kw_only=True):
     rejected: int = 0
 
 
+class HashStream(msgspec.Struct, kw_only=True):
+    """What one mining program of a rig hashes: a rig running a CPU miner and a GPU miner at
+    once has one stream each (they mine different algorithms, so they are never summed)."""
+
+    software: str
+    algorithm: str | None = None
+    coin: str | None = None
+    hashrate: float | None = None
+    power_w: float | None = None
+
+
 class MinerStats(msgspec.Struct, kw_only=True):
-    """Operational values of a miner at one instant."""
+    """Operational values of a thing at one instant.
+
+    Miners fill the top-level fields; other farm devices leave them ``None`` and fill their
+    own section (``meter``, ``environment``, ``cooling``, ``pool_account``, ``chia``).
+    """
 
     status: str = STATUS_ONLINE
     hashrate: float | None = None
@@ -61,6 +99,16 @@ class MinerStats(msgspec.Struct, kw_only=True):
     fans: list[Fan] = msgspec.field(default_factory=list)
     pools: list[Pool] = msgspec.field(default_factory=list)
     errors: list[str] = msgspec.field(default_factory=list)
+    work_mode: str | None = None  # "normal", "sleep", "low", "high" as the device reports
+    power_limit_w: float | None = None
+    led: bool | None = None  # fault/locate light on
+    streams: list[HashStream] = msgspec.field(default_factory=list)
+    host: HostReadings | None = None
+    meter: MeterReadings | None = None
+    environment: EnvironmentReadings | None = None
+    cooling: CoolingReadings | None = None
+    pool_account: PoolAccountStats | None = None
+    chia: ChiaStats | None = None
 
 
 class MinerConfig(msgspec.Struct, kw_only=True):
@@ -71,6 +119,8 @@ class MinerConfig(msgspec.Struct, kw_only=True):
     firmware: str | None = None
     mac: str | None = None
     hostname: str | None = None
+    serial: str | None = None
+    software: str | None = None  # the mining program on a rig ("lolMiner 1.88")
 
 
 class Snapshot(msgspec.Struct, kw_only=True):

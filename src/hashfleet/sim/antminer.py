@@ -164,10 +164,14 @@ class AntminerSim(SimDevice):
             pool.counter.reset(now)
         self._sync_pools(now)
 
+    @property
+    def model(self) -> str:
+        """The preset's model name."""
+        return self.preset.model
+
     def info(self) -> dict[str, object]:
-        """Control-endpoint state plus model and pools."""
+        """Control-endpoint state plus pools."""
         out = super().info()
-        out["model"] = self.preset.model
         out["pools"] = [p.url for p in self.pools]
         return out
 

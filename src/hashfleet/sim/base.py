@@ -13,6 +13,7 @@ import logging
 import math
 import random
 import socket
+import ssl
 import struct
 import time
 from collections.abc import Callable
@@ -103,11 +104,18 @@ class Listener:
     moment its fault is lifted; asyncio starts accepting from the backlog right after.
     """
 
-    def __init__(self, host: str, port: int, factory: ProtocolFactory) -> None:
-        """Listen on ``host:port`` with ``factory`` once started."""
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        factory: ProtocolFactory,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """Listen on ``host:port`` with ``factory`` once started (TLS with ``ssl_context``)."""
         self.host = host
         self.port = port
         self._factory = factory
+        self._ssl = ssl_context
         self._sock: socket.socket | None = None
         self._server: asyncio.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -142,7 +150,9 @@ class Listener:
 
     async def _serve(self, sock: socket.socket) -> None:
         try:
-            server = await asyncio.get_running_loop().create_server(self._factory, sock=sock)
+            server = await asyncio.get_running_loop().create_server(
+                self._factory, sock=sock, ssl=self._ssl
+            )
         except (OSError, ValueError):
             if self._sock is sock:
                 raise
@@ -241,11 +251,21 @@ class SimDevice:
         """Wait until the ``hang`` fault is lifted or the device stops (HTTP handlers)."""
         await self._release.wait()
 
+    @property
+    def model(self) -> str:
+        """The model (or software) this device simulates; subclasses say which."""
+        return self.family
+
+    def thing_opts(self) -> dict[str, object]:
+        """The ``opts`` a thing needs for a driver to poll this device (``registerThing``)."""
+        return {"family": self.family, "address": self.address, "port": self.port}
+
     def info(self) -> dict[str, object]:
         """The state the control endpoint shows."""
         now = self.clock()
         return {
             "family": self.family,
+            "model": self.model,
             "address": self.address,
             "port": self.port,
             "fault": self.faults.fault.value,

@@ -13,7 +13,7 @@ import ipaddress
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -22,8 +22,9 @@ from aiohttp import web
 
 from hashfleet.sim.antminer import PRESETS, AntminerSim
 from hashfleet.sim.antminer_web import WEB_PORT, AntminerWeb
-from hashfleet.sim.base import Clock
+from hashfleet.sim.base import Clock, SimDevice
 from hashfleet.sim.faults import Fault
+from hashfleet.sim.registry import SimHost, sim_family
 from hashfleet.sim.xmrig import API_PORT, CPUS, XmrigServer, XmrigSim
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,13 @@ class FarmDevice:
     family: str
     address: str
     port: int
-    sim: AntminerSim | XmrigSim
+    sim: SimDevice
 
     def summary(self) -> dict[str, object]:
-        """The device as ``GET /devices`` lists it."""
-        model = self.sim.preset.model if isinstance(self.sim, AntminerSim) else self.sim.cpu.brand
+        """The device as ``GET /devices`` lists it, with the ``opts`` a thing needs."""
         return {"family": self.family, "address": self.address, "port": self.port,
-                "model": model, "fault": self.sim.fault.value}  # fmt: skip
+                "model": self.sim.model, "fault": self.sim.fault.value,
+                "opts": self.sim.thing_opts()}  # fmt: skip
 
 
 def allocate(ip_base: str, count: int) -> list[str]:
@@ -68,38 +69,48 @@ def allocate(ip_base: str, count: int) -> list[str]:
 
 
 class Farm:
-    """N simulated Antminers and M simulated XMRigs, started and stopped together."""
+    """Simulated devices of any families, started and stopped together.
+
+    Antminers and XMRigs (the original two) have their own counts and options; every other
+    family comes through ``mix`` (family → count), built by its :mod:`hashfleet.sim.registry`
+    plug-in.
+    """
 
     def __init__(
         self,
         antminers: int = 0,
         xmrigs: int = 0,
         *,
+        mix: Mapping[str, int] | None = None,
         ip_base: str = "127.10.0.1",
         seed: int = 1,
         control: tuple[str, int] | None = None,
         models: Sequence[str] | None = None,
+        family_models: Mapping[str, Sequence[str]] | None = None,
         cpus: Sequence[str] | None = None,
         web_ui: bool = True,
         xmrig_port: int = API_PORT,
         xmrig_token: str | None = None,
         clock: Clock = time.time,
     ) -> None:
-        """Antminers first, then XMRigs, on consecutive addresses from ``ip_base``.
+        """Antminers first, then XMRigs, then ``mix`` in order, on consecutive addresses.
 
-        ``models``/``cpus`` are cycled over the devices (default: every preset in turn);
-        ``web_ui`` also serves the Antminer web UI on port 80 (needs root; skipped if denied);
-        ``xmrig_token`` opens the XMRig API for control (pause/resume) with that token.
+        ``models``/``cpus`` are cycled over the Antminers/XMRigs (default: every preset in
+        turn), ``family_models`` over the devices of other families; ``web_ui`` also serves
+        the Antminer web UI on port 80 (needs root; skipped if denied); ``xmrig_token`` opens
+        the XMRig API for control (pause/resume) with that token.
         """
-        if antminers < 0 or xmrigs < 0:
+        counts = dict(mix or {})
+        if antminers < 0 or xmrigs < 0 or any(n < 0 for n in counts.values()):
             raise ValueError("device counts cannot be negative")
-        addresses = allocate(ip_base, antminers + xmrigs)
+        plugins = {name: sim_family(name) for name in counts if counts[name]}
+        addresses = allocate(ip_base, antminers + xmrigs + sum(counts.values()))
         model_cycle = itertools.cycle(models or list(PRESETS))
         cpu_cycle = itertools.cycle(cpus or list(CPUS))
         self.devices: list[FarmDevice] = []
-        for i, address in enumerate(addresses):
+        for i, address in enumerate(addresses[: antminers + xmrigs]):
             dev_seed = seed * 1_000_003 + i
-            sim: AntminerSim | XmrigSim
+            sim: SimDevice
             if i < antminers:
                 sim = AntminerSim(address, model=next(model_cycle), seed=dev_seed, clock=clock)
             else:
@@ -107,6 +118,19 @@ class Farm:
                                cpu=next(cpu_cycle), token=xmrig_token,
                                restricted=xmrig_token is None)  # fmt: skip
             self.devices.append(FarmDevice(sim.family, address, sim.port, sim))
+        i = antminers + xmrigs
+        for name, plugin in plugins.items():
+            wanted = (family_models or {}).get(name) or plugin.models
+            variants = itertools.cycle(wanted)
+            for _ in range(counts[name]):
+                address = addresses[i]
+                sim = plugin.create(
+                    address, seed=seed * 1_000_003 + i, clock=clock, model=next(variants)
+                )
+                self.devices.append(FarmDevice(sim.family, address, sim.port, sim))
+                i += 1
+        self._plugins = plugins
+        self._hosts: list[SimHost] = []
         self._by_address = {d.address: d for d in self.devices}
         self.control = control
         self.web_ui = web_ui
@@ -149,6 +173,12 @@ class Farm:
             server = self._xmrig
             for group in _batches(xmrigs):
                 await asyncio.gather(*(server.add(sim) for sim in group))
+        for name, plugin in self._plugins.items():
+            host = plugin.host()
+            self._hosts.append(host)
+            members = [d.sim for d in self.devices if d.family == name]
+            for chunk in _batches(members):
+                await asyncio.gather(*(host.add(member) for member in chunk))
         if self.control:
             await self._start_control(*self.control)
 
@@ -180,6 +210,9 @@ class Farm:
         if self._xmrig is not None:
             await self._xmrig.close()
             self._xmrig = None
+        for host in self._hosts:
+            await host.close()
+        self._hosts = []
         self.started = False
 
     # -- control endpoint ------------------------------------------------------------------

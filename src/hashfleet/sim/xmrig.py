@@ -17,8 +17,9 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from hashfleet.sim.base import Clock, Listener, ShareCounter, SimDevice, noise, wobble
-from hashfleet.sim.faults import GARBAGE_BYTES, Fault
+from hashfleet.sim.base import Clock, ShareCounter, noise, wobble
+from hashfleet.sim.faults import Fault
+from hashfleet.sim.http import HttpSimDevice, HttpSimServer
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ CPUS: dict[str, CpuPreset] = {
 DEFAULT_CPU = "AMD Ryzen 9 5950X 16-Core Processor"
 
 
-class XmrigSim(SimDevice):
+class XmrigSim(HttpSimDevice):
     """One simulated XMRig: state, drifting hashrate, share counters, pause/resume."""
 
     family = "xmrig"
@@ -129,10 +130,21 @@ class XmrigSim(SimDevice):
             self.paused_at = self.clock()
             self._sync(self.paused_at)
 
+    @property
+    def model(self) -> str:
+        """The simulated CPU."""
+        return self.cpu.brand
+
+    def thing_opts(self) -> dict[str, object]:
+        """Driver opts; the access token (if any) is the thing's password."""
+        opts = super().thing_opts()
+        if self.token is not None:
+            opts["password"] = self.token
+        return opts
+
     def info(self) -> dict[str, object]:
-        """Control-endpoint state plus CPU and pause flag."""
+        """Control-endpoint state plus the pause flag."""
         out = super().info()
-        out["model"] = self.cpu.brand
         out["paused"] = self.paused
         return out
 
@@ -262,6 +274,27 @@ class XmrigSim(SimDevice):
             status = 403
         return status
 
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """XMRig's routes, after its authorization rules."""
+        write = request.method != "GET"
+        status = self.authorize(request.headers.get("Authorization"), write)
+        if status != 200:
+            return _api_error(status)
+        if write and request.content_type != "application/json":
+            return _api_error(415)
+        path = request.path
+        if not write and path in ("/1/summary", "/2/summary", "/api.json"):
+            return _api_json(self.summary())
+        if not write and path == "/2/backends":
+            return _api_json(self.backends())
+        if request.method == "POST" and path == "/json_rpc":
+            try:
+                body = msgspec.json.decode(await request.read())
+            except msgspec.DecodeError:
+                return _api_json({"error": "Invalid value."}, 400)
+            return _api_json(self.json_rpc(body))
+        return _api_error(404)
+
 
 _STATUS_TEXT = {
     401: "Unauthorized",
@@ -281,62 +314,5 @@ def _api_error(status: int) -> web.Response:
     return _api_json({"status": status, "error": _STATUS_TEXT.get(status, "Error")}, status)
 
 
-class XmrigServer:
+class XmrigServer(HttpSimServer):
     """One HTTP server answering many simulated XMRigs, with a listener per address."""
-
-    def __init__(self) -> None:
-        """Empty; add sims with :meth:`add`."""
-        self._sims: dict[tuple[str, int], XmrigSim] = {}
-        self._runner: web.ServerRunner | None = None
-
-    async def add(self, sim: XmrigSim) -> None:
-        """Listen on ``sim.address:sim.port``; raises ``OSError`` if the address is taken."""
-        if self._runner is None:
-            server = web.Server(self._handle, access_log=None)
-            self._runner = web.ServerRunner(server, shutdown_timeout=0.5)
-            await self._runner.setup()
-        assert self._runner.server is not None
-        sim.listeners.append(Listener(sim.address, sim.port, self._runner.server))
-        self._sims[(sim.address, sim.port)] = sim
-        await sim.start()
-
-    async def close(self) -> None:
-        """Stop every listener and the server."""
-        for sim in self._sims.values():
-            await sim.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        transport = request.transport
-        sockname = transport.get_extra_info("sockname") if transport is not None else None
-        sim = self._sims.get((sockname[0], sockname[1])) if sockname else None
-        if sim is None or transport is None:
-            return _api_error(404)
-        fault = sim.faults.fault
-        if not sim.admit(transport):
-            return web.Response(status=503)  # never sent: admit() reset the connection
-        if fault is Fault.HANG:
-            await sim.hung()
-            return web.Response(status=503)
-        write = request.method != "GET"
-        status = sim.authorize(request.headers.get("Authorization"), write)
-        if status != 200:
-            return _api_error(status)
-        if write and request.content_type != "application/json":
-            return _api_error(415)
-        if fault is Fault.GARBAGE:
-            return web.Response(body=GARBAGE_BYTES, content_type="application/json")
-        path = request.path
-        if not write and path in ("/1/summary", "/2/summary", "/api.json"):
-            return _api_json(sim.summary())
-        if not write and path == "/2/backends":
-            return _api_json(sim.backends())
-        if request.method == "POST" and path == "/json_rpc":
-            try:
-                body = msgspec.json.decode(await request.read())
-            except msgspec.DecodeError:
-                return _api_json({"error": "Invalid value."}, 400)
-            return _api_json(sim.json_rpc(body))
-        return _api_error(404)

@@ -18,9 +18,9 @@ from hashfleet.core.errors import (
     DeviceReplyInvalid,
     DeviceTimeout,
 )
-from hashfleet.drivers.antminer.client import CgminerClient
 from hashfleet.drivers.antminer.driver import AntminerDriver, PoolTarget
 from hashfleet.drivers.base import DriverOptions
+from hashfleet.drivers.common.cgminer import CgminerClient
 from hashfleet.model.snapshot import Snapshot
 from hashfleet.sim.antminer import AntminerSim
 from hashfleet.sim.farm import Farm

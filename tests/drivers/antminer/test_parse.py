@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from hashfleet.core.errors import DeviceCommandFailed, DeviceReplyInvalid
-from hashfleet.drivers.antminer.client import check_status, decode_reply
 from hashfleet.drivers.antminer.parse import parse_joined
+from hashfleet.drivers.common.cgminer import check_status, decode_reply
 from hashfleet.model.snapshot import Fan, Hashboard, Pool
 
 FIXTURES = Path(__file__).parents[3] / "src/hashfleet/drivers/antminer/fixtures"

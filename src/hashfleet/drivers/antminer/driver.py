@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 import msgspec
 
 from hashfleet.core.errors import DeviceCommandFailed, DeviceReplyInvalid
-from hashfleet.drivers.antminer.client import API_PORT, CgminerClient
 from hashfleet.drivers.antminer.parse import parse_joined
 from hashfleet.drivers.base import DriverOptions
+from hashfleet.drivers.common.cgminer import API_PORT, CgminerClient
 from hashfleet.model.snapshot import Snapshot
 
 COMMANDS = ("summary", "stats", "pools", "version")

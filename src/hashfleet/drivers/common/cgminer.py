@@ -1,4 +1,5 @@
-"""Client of the cgminer/bmminer JSON API on TCP 4028: one request per connection.
+"""Client of the cgminer JSON API on TCP 4028 (bmminer, btminer, Avalon, BOSminer, LUXminer,
+VNish, TeamRedMiner…): one request per connection.
 
 Everything goes through :meth:`CgminerClient.request`, the single place where network
 failures, malformed replies and error statuses become our own error types.
@@ -94,17 +95,25 @@ class CgminerClient:
         req: dict[str, str] = {"command": command}
         if parameter is not None:
             req["parameter"] = parameter
-        payload = _encode(req)
-        try:
-            async with asyncio.timeout(self.timeout):
-                raw = await self._send_with_retry(payload, write)
-        except TimeoutError as exc:
-            raise DeviceTimeout(
-                f"{self.host}:{self.port} did not answer {command!r} within {self.timeout} s"
-            ) from exc
+        raw = await self.send(_encode(req), what=command, write=write)
         data = decode_reply(raw)
         check_status(data, command)
         return data
+
+    async def send(self, payload: bytes, *, what: str = "request", write: bool = False) -> bytes:
+        """Send raw ``payload`` on a new connection and return the raw reply bytes.
+
+        The transport under :meth:`request`, for families that speak another encoding on the
+        same one-request-per-connection socket (cgminer's text API, encrypted envelopes).
+        Raises ``DeviceTimeout`` and ``DeviceOffline`` as :meth:`request` does.
+        """
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await self._send_with_retry(payload, write)
+        except TimeoutError as exc:
+            raise DeviceTimeout(
+                f"{self.host}:{self.port} did not answer {what!r} within {self.timeout} s"
+            ) from exc
 
     async def _send_with_retry(self, payload: bytes, write: bool) -> bytes:
         try:
