@@ -20,6 +20,36 @@ class DriverOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     interval: float | None = None
     username: str | None = None
     password: str | None = None
+    # Family-specific settings (Modbus unit id, API key, certificate paths…); each driver
+    # checks its own and raises ERR_THING_OPTS_INVALID for bad ones.
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class PoolTarget(msgspec.Struct, frozen=True, kw_only=True):
+    """A pool to mine on, as ``set_pools`` takes it."""
+
+    url: str
+    user: str
+    password: str = "x"
+
+
+# The controls a driver may declare in ``capabilities``, each an async method of that name:
+#   reboot()                      restart the device or its mining process
+#   set_pools(pools)              make ``list[PoolTarget]`` the pools, in priority order
+#   set_power_mode(mode)          "sleep", "normal", "low", "high" (what the device has)
+#   set_power_limit(watts)        cap the power draw
+#   set_led(on)                   fault/locate light
+#   set_fan(percent)              fixed fan speed (None: automatic)
+#   set_frequency(mhz)            chip frequency
+#   pause() / resume()            stop and restart hashing (mining software)
+#   set_config(doc)               replace the mining software's config document
+#   set_cooling(on) / set_setpoint(celsius)   containers
+CAPABILITIES = frozenset(
+    {
+        "reboot", "set_pools", "set_power_mode", "set_power_limit", "set_led", "set_fan",
+        "set_frequency", "pause", "resume", "set_config", "set_cooling", "set_setpoint",
+    }
+)  # fmt: skip
 
 
 def parse_options(opts: dict[str, Any]) -> DriverOptions:

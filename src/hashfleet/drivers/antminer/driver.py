@@ -12,25 +12,15 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import msgspec
-
 from hashfleet.core.errors import DeviceCommandFailed, DeviceReplyInvalid
 from hashfleet.drivers.antminer.parse import parse_joined
-from hashfleet.drivers.base import DriverOptions
+from hashfleet.drivers.base import DriverOptions, PoolTarget
 from hashfleet.drivers.common.cgminer import API_PORT, CgminerClient
 from hashfleet.model.snapshot import Snapshot
 
 COMMANDS = ("summary", "stats", "pools", "version")
 JOINED = "+".join(COMMANDS)
 _INVALID_COMMAND = 14
-
-
-class PoolTarget(msgspec.Struct, frozen=True, kw_only=True):
-    """A pool to mine on, as ``set_pools`` takes it."""
-
-    url: str
-    user: str
-    password: str = "x"
 
 
 def _escape(value: str) -> str:
