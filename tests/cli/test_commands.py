@@ -18,7 +18,7 @@ runner = CliRunner()
 def test_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("server", "agent", "sim", "demo", "rpc"):
+    for command in ("server", "agent", "sim", "demo", "rpc", "scan"):
         assert command in result.output
     demo_help = runner.invoke(app, ["demo", "--help"])
     for option in ("--miners", "--port", "--data-dir"):

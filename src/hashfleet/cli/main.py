@@ -1,4 +1,4 @@
-"""The ``hashfleet`` command: server, agent, sim, demo, rpc."""
+"""The ``hashfleet`` command: server, agent, sim, demo, rpc, scan."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import typer
 
 from hashfleet import __version__
-from hashfleet.cli import agent_cmd, demo_cmd, rpc_cmd, server_cmd, sim_cmd
+from hashfleet.cli import agent_cmd, demo_cmd, rpc_cmd, scan_cmd, server_cmd, sim_cmd
 
 app = typer.Typer(
     name="hashfleet",
@@ -46,3 +46,4 @@ app.command("agent")(agent_cmd.agent)
 app.command("sim")(sim_cmd.sim)
 app.command("demo")(demo_cmd.demo)
 app.command("rpc")(rpc_cmd.rpc)
+app.command("scan")(scan_cmd.scan_cmd)

@@ -8,9 +8,32 @@ import contextlib
 import typer
 
 
+def parse_mix(devices: list[str]) -> dict[str, int]:
+    """``["whatsminer=10", "avalon=2"]`` → ``{"whatsminer": 10, "avalon": 2}``."""
+    from hashfleet.sim.registry import sim_families
+
+    known = sim_families()
+    mix: dict[str, int] = {}
+    for item in devices:
+        family, sep, count = item.partition("=")
+        if not sep or not count.strip().isdigit():
+            raise typer.BadParameter(f"{item!r}: expected FAMILY=COUNT, e.g. whatsminer=10")
+        family = family.strip()
+        if family not in known:
+            raise typer.BadParameter(f"{family!r}: no simulator (known: {', '.join(known)})")
+        mix[family] = mix.get(family, 0) + int(count)
+    return mix
+
+
 def sim(
     antminer: int = typer.Option(0, help="How many simulated Antminers (cgminer API :4028)."),
     xmrig: int = typer.Option(0, help="How many simulated XMRig rigs (HTTP API)."),
+    device: list[str] = typer.Option(
+        [],
+        "--device",
+        "-d",
+        help="FAMILY=COUNT of any simulated family (repeatable), e.g. -d whatsminer=10.",
+    ),
     ip_base: str = typer.Option("127.10.0.1", help="First loopback address; then consecutive."),
     control: str = typer.Option(
         None,
@@ -19,14 +42,19 @@ def sim(
     ),
     seed: int = typer.Option(1, help="Seed of the simulated values."),
 ) -> None:
-    """Start the simulators and print one line per device: family and address."""
-    if antminer + xmrig <= 0:
-        raise typer.BadParameter("ask for at least one device (--antminer N or --xmrig M)")
+    """Start the simulators and print one line per device: family and address:port."""
+    mix = parse_mix(device)
+    if antminer + xmrig + sum(mix.values()) <= 0:
+        raise typer.BadParameter(
+            "ask for at least one device (--antminer N, --xmrig M or --device FAMILY=N)"
+        )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(antminer, xmrig, ip_base, control, seed))
+        asyncio.run(_run(antminer, xmrig, mix, ip_base, control, seed))
 
 
-async def _run(antminer: int, xmrig: int, ip_base: str, control: str | None, seed: int) -> None:
+async def _run(
+    antminer: int, xmrig: int, mix: dict[str, int], ip_base: str, control: str | None, seed: int
+) -> None:
     # Imported here so that `hashfleet server` does not load the simulators.
     from hashfleet.sim.farm import Farm
 
@@ -34,7 +62,8 @@ async def _run(antminer: int, xmrig: int, ip_base: str, control: str | None, see
     if control:
         host, _, port = control.rpartition(":")
         control_addr = (host, int(port))
-    farm = Farm(antminers=antminer, xmrigs=xmrig, ip_base=ip_base, seed=seed, control=control_addr)
+    farm = Farm(antminers=antminer, xmrigs=xmrig, mix=mix, ip_base=ip_base, seed=seed,
+                control=control_addr)  # fmt: skip
     await farm.start()
     try:
         for dev in farm.devices:
