@@ -42,6 +42,7 @@ def create_driver(opts: DriverOptions) -> Driver:
 BUILTIN: dict[str, str] = {
     "antminer": "hashfleet.drivers.antminer.driver:AntminerDriver",
     "xmrig": "hashfleet.drivers.xmrig.driver:XmrigDriver",
+    "rig": "hashfleet.drivers.rig.driver:RigDriver",
 }
 
 _builtin_loaded = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -48,9 +48,9 @@ class _Exchange(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Send the request at once; bmminer answers without waiting for EOF."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self._payload)
+        # Duck-typed: uvloop's TCP transports are not asyncio.Transport subclasses.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self._payload)
 
     def data_received(self, data: bytes) -> None:
         """Collect a chunk of the reply."""

@@ -138,6 +138,9 @@ class HttpJsonClient:
         ) as resp:
             if (resp.content_length or 0) > MAX_REPLY:
                 raise DeviceReplyInvalid(f"{method} {path}: reply larger than {MAX_REPLY} bytes")
+            if resp.content_length is not None:
+                return resp.status, await resp.read()  # bounded above; the fast path
+            # Chunked or close-delimited: count as it comes, so a runaway body is cut.
             chunks: list[bytes] = []
             size = 0
             async for chunk in resp.content.iter_chunked(65536):

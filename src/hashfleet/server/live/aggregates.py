@@ -16,34 +16,40 @@ from hashfleet.model.snapshot import STATUS_ONLINE, STATUSES
 
 
 class Contribution(msgspec.Struct, frozen=True):
-    """What one thing adds to the aggregates."""
+    """What one thing adds to the aggregates: one ``(coin, algorithm, H/s)`` per stream."""
 
     status: str
-    coin: str | None
-    algorithm: str | None
-    hashrate: int
+    streams: tuple[tuple[str, str, int], ...]
     power_w: float
 
 
-_EMPTY = Contribution("offline", None, None, 0, 0.0)
+_EMPTY = Contribution("offline", (), 0.0)
+
+
+def _hs(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and value == value else 0
 
 
 def contribution_of(doc: dict[str, Any]) -> Contribution:
-    """A thing's contribution; only online things add hashrate and power."""
+    """A thing's contribution; only online things add hashrate and power.
+
+    A rig running several programs reports a stream each (different algorithms are never
+    summed); any other thing is one stream of its top-level hashrate.
+    """
     last = doc.get("last") or {}
     stats = (last.get("snap") or {}).get("stats") or {}
     status = str(stats.get("status") or "offline")
     if status != STATUS_ONLINE:
-        return Contribution(status, None, None, 0, 0.0)
-    hashrate = stats.get("hashrate")
+        return Contribution(status, (), 0.0)
     power = stats.get("power_w")
-    return Contribution(
-        status,
-        stats.get("coin") or "unknown",
-        stats.get("algorithm") or "unknown",
-        int(hashrate) if isinstance(hashrate, (int, float)) else 0,
-        float(power) if isinstance(power, (int, float)) else 0.0,
-    )
+    rows = stats.get("streams") or [stats]
+    streams = tuple(
+        (str(r.get("coin") or "unknown"), str(r.get("algorithm") or "unknown"),
+         _hs(r.get("hashrate")))
+        for r in rows
+        if isinstance(r, dict)
+    )  # fmt: skip
+    return Contribution(status, streams, float(power) if isinstance(power, (int, float)) else 0.0)
 
 
 class Aggregates:
@@ -85,10 +91,9 @@ class Aggregates:
         self.by_type[self._types.pop(thing_id)] -= 1
 
     def _add(self, c: Contribution, sign: int) -> None:
-        if c.coin is not None:
-            self.hashrate_by_coin[c.coin] += sign * c.hashrate
-        if c.algorithm is not None:
-            self.hashrate_by_algorithm[c.algorithm] += sign * c.hashrate
+        for coin, algorithm, hashrate in c.streams:
+            self.hashrate_by_coin[coin] += sign * hashrate
+            self.hashrate_by_algorithm[algorithm] += sign * hashrate
         self.total_power_w += sign * c.power_w
 
     def to_dict(self) -> dict[str, Any]:
