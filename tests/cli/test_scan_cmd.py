@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from typer.testing import CliRunner
 from hashfleet.cli import scan_cmd
 from hashfleet.cli.main import app
 from tests.support.live_server import LiveServer
+from tests.support.sim_process import sim_process
 
 runner = CliRunner()
 
@@ -24,17 +22,9 @@ runner = CliRunner()
 @pytest.fixture
 def sims() -> Iterator[list[str]]:
     """Two Antminers and one XMRig in a separate process, as on a real network."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hashfleet", "sim", "--antminer", "2", "--xmrig", "1",
-         "--ip-base", "127.89.2.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        yield [proc.stdout.readline().split()[1].split(":")[0] for _ in range(3)]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(15)
+    args = ["--antminer", "2", "--xmrig", "1", "--ip-base", "127.89.2.1"]
+    with sim_process(args, 3) as devices:
+        yield [address for _, address, _ in devices]
 
 
 def test_scan_prints_a_table_of_what_it_found(

@@ -96,3 +96,12 @@ async def thing_page(thing_id: str, request: Request) -> Response:
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     return _page(request, "thing.html", principal, thing_id=thing_id)
+
+
+@router.get("/scan")
+async def scan_page(request: Request) -> Response:
+    """Discovery: scan ranges, pick what was found, add it to a rack."""
+    principal = await _page_principal(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    return _page(request, "scan.html", principal, can_write=principal.can_write)
