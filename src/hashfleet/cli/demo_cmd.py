@@ -16,13 +16,16 @@ import httpx
 import typer
 import uvicorn
 
+from hashfleet.cli.sim_cmd import parse_mix
 from hashfleet.core.files import make_private_dir, write_private
 from hashfleet.core.settings import Settings
+from hashfleet.drivers.registry import thing_type
 from hashfleet.server.app import create_app
 from hashfleet.server.auth.passwords import generate_password
 from hashfleet.server.state import ServerState
 
 RACK = "demo-rack"
+_CODES = {"antminer": "AM", "xmrig": "XM", "whatsminer": "WM", "avalon": "AV"}
 SIM_IP_BASE = "127.10.0.1"
 CONTROL_HOST = "127.9.0.1"
 
@@ -32,15 +35,23 @@ def demo(
     port: int = typer.Option(8000, help="Dashboard and API port on 127.0.0.1."),
     data_dir: Path = typer.Option(Path("./hashfleet-data"), help="Where everything is kept."),
     interval: float = typer.Option(5.0, help="Poll interval of the agent, in seconds."),
+    device: list[str] = typer.Option(
+        [],
+        "--device",
+        "-d",
+        help="Also simulate FAMILY=COUNT devices of any family (repeatable), e.g. "
+        "-d whatsminer=20 -d modbus_meter=2.",
+    ),
 ) -> None:
     """Start the demo: prints the dashboard URL and the admin password, writes demo.json."""
-    if miners < 1:
-        raise typer.BadParameter("--miners must be at least 1")
+    if miners < 0 or (miners == 0 and not device):
+        raise typer.BadParameter("--miners must be at least 1 (or 0 with --device)")
+    mix = parse_mix(device)
     settings = Settings.from_env(
         data_dir=data_dir, port=port, host="127.0.0.1", demo=True, poll_interval_s=interval
     )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(settings, miners))
+        asyncio.run(_run(settings, miners, mix))
 
 
 def split_miners(miners: int) -> tuple[int, int]:
@@ -49,7 +60,7 @@ def split_miners(miners: int) -> tuple[int, int]:
     return miners - xmrig, xmrig
 
 
-async def _run(settings: Settings, miners: int) -> None:
+async def _run(settings: Settings, miners: int, mix: dict[str, int]) -> None:
     # A demo.json from an earlier run holds a password that is about to change.
     (settings.data_dir / "demo.json").unlink(missing_ok=True)
     state = ServerState(settings)
@@ -74,6 +85,7 @@ async def _run(settings: Settings, miners: int) -> None:
                 str(antminers),
                 "--xmrig",
                 str(xmrigs),
+                *(f"--device={family}={count}" for family, count in mix.items()),
                 "--ip-base",
                 SIM_IP_BASE,
                 "--control",
@@ -114,9 +126,10 @@ async def _run(settings: Settings, miners: int) -> None:
         }
         demo_file = settings.data_dir / "demo.json"
         write_private(demo_file, json.dumps(info, indent=2))
+        others = "".join(f", {count} {family}" for family, count in mix.items())
         typer.echo(
-            f"hashfleet demo: {len(devices)} simulated miners ({antminers} Antminer, "
-            f"{xmrigs} XMRig)"
+            f"hashfleet demo: {len(devices)} simulated devices ({antminers} Antminer, "
+            f"{xmrigs} XMRig{others})"
         )
         typer.echo(f"  dashboard: {url}")
         typer.echo("  username:  admin")
@@ -191,13 +204,14 @@ async def _register(state: ServerState, devices: list[dict[str, Any]]) -> None:
         if dev["address"] in known:
             continue
         family = dev["family"]
-        code = f"{'AM' if family == 'antminer' else 'XM'}-{dev['address'].replace('.', '-')}"
+        prefix = _CODES.get(family, family[:3].upper())
+        code = f"{prefix}-{dev['address'].replace('.', '-')}"
         new.append(
             {
                 "rack": RACK,
                 "code": code,
-                "type": "miner",
-                "opts": {"family": family, "address": dev["address"], "port": dev["port"]},
+                "type": thing_type(family),
+                "opts": dev["opts"],
                 "info": {"site": "demo"},
                 "tags": [f"f-{family}"],
             }

@@ -17,6 +17,7 @@ from rich.table import Table
 from hashfleet.agent.discovery import MAX_ADDRESSES, expand, scan
 from hashfleet.core.units import format_hashrate
 from hashfleet.drivers.identify import Identity
+from hashfleet.drivers.registry import thing_type
 
 console = Console()
 
@@ -127,7 +128,8 @@ def _register(found: list[Identity], rack: str, server: str, token: str) -> tupl
             if f.address in known:
                 continue
             info = {k: v for k, v in (("make", f.make), ("model", f.model)) if v}
-            body = {"rack": rack, "opts": f.opts(), "info": info, "tags": [f"f-{f.family}"]}
+            body = {"rack": rack, "type": thing_type(f.family), "opts": f.opts(), "info": info,
+                    "tags": [f"f-{f.family}"]}  # fmt: skip
             _check(http.post("/rpc/registerThing", json=body))
             added += 1
     return added, len(found) - added

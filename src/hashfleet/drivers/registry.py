@@ -45,6 +45,22 @@ BUILTIN: dict[str, str] = {
     "rig": "hashfleet.drivers.rig.driver:RigDriver",
 }
 
+# The thing type a family's devices are registered as (``t-<type>`` tag); miners otherwise.
+THING_TYPES: dict[str, str] = {
+    "modbus_meter": "powermeter",
+    "modbus_sensor": "sensor",
+    "container": "container",
+    "pool_account": "pool",
+    "chia": "chia",
+    "rig": "rig",
+}
+
+
+def thing_type(family: str) -> str:
+    """The thing type of ``family``'s devices (``miner`` unless it is a farm device)."""
+    return THING_TYPES.get(family, "miner")
+
+
 _builtin_loaded = False
 
 

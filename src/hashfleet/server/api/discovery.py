@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hashfleet.agent.discovery import expand, scan
 from hashfleet.core.errors import BadRequest, Forbidden
 from hashfleet.drivers.identify import Identity
+from hashfleet.drivers.registry import thing_type
 from hashfleet.server.api.deps import get_state, same_origin, writer_principal
 from hashfleet.server.auth.principal import Principal
 from hashfleet.server.state import ServerState
@@ -86,6 +87,7 @@ async def _stream(
         if result is not None:
             found += 1
             line["device"] = {**msgspec.to_builtins(result), "opts": result.opts(),
+                              "type": thing_type(result.family),
                               "known": known.get(address)}  # fmt: skip
         lines.put_nowait(msgspec.json.encode(line) + b"\n")
 

@@ -127,7 +127,7 @@ async function register(ev) {
       const info = {};
       if (dev.make) info.make = dev.make;
       if (dev.model) info.model = dev.model;
-      await rpc("registerThing", { rack, opts: dev.opts, info, tags: [`f-${dev.family}`] });
+      await rpc("registerThing", { rack, type: dev.type, opts: dev.opts, info, tags: [`f-${dev.family}`] });
       dev.known = true;
       rows.querySelector(`tr[data-address="${CSS.escape(dev.address)}"]`).replaceWith(rowFor(dev));
       added++;
