@@ -48,3 +48,15 @@ def test_sim_needs_at_least_one_device() -> None:
     )
     assert result.returncode != 0
     assert "at least one device" in result.stderr
+
+
+def test_device_mix_is_parsed_and_checked() -> None:
+    import pytest
+    import typer
+
+    from hashfleet.cli.sim_cmd import parse_mix
+
+    assert parse_mix(["antminer=2", "xmrig=1", "antminer=3"]) == {"antminer": 5, "xmrig": 1}
+    for bad in (["antminer"], ["antminer=x"], ["nosuchfamily=2"], ["xmrig=-1"]):
+        with pytest.raises(typer.BadParameter):
+            parse_mix(bad)

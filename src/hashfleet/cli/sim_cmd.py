@@ -7,12 +7,15 @@ import contextlib
 
 import typer
 
+# Families the farm builds itself (with their own options), not through the sim registry.
+BUILT_IN = ("antminer", "xmrig")
+
 
 def parse_mix(devices: list[str]) -> dict[str, int]:
     """``["whatsminer=10", "avalon=2"]`` → ``{"whatsminer": 10, "avalon": 2}``."""
     from hashfleet.sim.registry import sim_families
 
-    known = sim_families()
+    known = [*BUILT_IN, *sim_families()]
     mix: dict[str, int] = {}
     for item in devices:
         family, sep, count = item.partition("=")
@@ -44,6 +47,8 @@ def sim(
 ) -> None:
     """Start the simulators and print one line per device: family and address:port."""
     mix = parse_mix(device)
+    antminer += mix.pop("antminer", 0)
+    xmrig += mix.pop("xmrig", 0)
     if antminer + xmrig + sum(mix.values()) <= 0:
         raise typer.BadParameter(
             "ask for at least one device (--antminer N, --xmrig M or --device FAMILY=N)"
