@@ -43,6 +43,11 @@ BUILTIN: dict[str, str] = {
     "antminer": "hashfleet.drivers.antminer.driver:AntminerDriver",
     "xmrig": "hashfleet.drivers.xmrig.driver:XmrigDriver",
     "rig": "hashfleet.drivers.rig.driver:RigDriver",
+    "avalon": "hashfleet.drivers.avalon.driver:AvalonDriver",
+    "iceriver": "hashfleet.drivers.iceriver.driver:IceRiverDriver",
+    "lolminer": "hashfleet.drivers.lolminer.driver:LolminerDriver",
+    "trex": "hashfleet.drivers.trex.driver:TrexDriver",
+    "gminer": "hashfleet.drivers.gminer.driver:GminerDriver",
 }
 
 # The thing type a family's devices are registered as (``t-<type>`` tag); miners otherwise.

@@ -47,7 +47,13 @@ class SimFamily:
 
 
 # Family → "module:attribute" of its SimFamily, imported on first use.
-_MODULES: dict[str, str] = {}
+_MODULES: dict[str, str] = {
+    "avalon": "hashfleet.sim.avalon:FAMILY",
+    "iceriver": "hashfleet.sim.iceriver:FAMILY",
+    "lolminer": "hashfleet.sim.lolminer:FAMILY",
+    "trex": "hashfleet.sim.trex:FAMILY",
+    "gminer": "hashfleet.sim.gminer:FAMILY",
+}
 
 
 def register(family: str, target: str) -> None:

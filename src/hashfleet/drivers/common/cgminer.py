@@ -155,7 +155,7 @@ def decode_reply(raw: bytes) -> dict[str, Any]:
     body = raw.rstrip(b"\x00 \t\r\n")
     try:
         data = _decoder.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # bad UTF-8 inside a string too
         data = _decode_quirky(body)
     if not isinstance(data, dict):
         raise DeviceReplyInvalid(f"expected a JSON object, got {type(data).__name__}")

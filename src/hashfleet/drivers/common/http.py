@@ -40,16 +40,20 @@ class HttpJsonClient:
         auth: aiohttp.BasicAuth | None = None,
         ssl_context: ssl.SSLContext | None = None,
         digest: tuple[str, str] | None = None,
+        cookies: bool = False,
     ) -> None:
         """Talk to ``base``; ``headers`` go with every request (tokens), ``auth`` is HTTP
         Basic, ``digest`` is ``(user, password)`` for HTTP Digest, ``ssl_context`` is for
-        HTTPS with client certificates or a pinned CA."""
+        HTTPS with client certificates or a pinned CA; ``cookies`` keeps the session cookies
+        a web UI sets at login (also for hosts given as IP addresses, which aiohttp's default
+        jar drops)."""
         self.base = base.rstrip("/")
         self.timeout = timeout
         self.headers = dict(headers or {})
         self.auth = auth
         self.ssl_context = ssl_context
         self.digest = digest
+        self.cookies = cookies
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -60,8 +64,12 @@ class HttpJsonClient:
             middlewares: tuple[Any, ...] = ()
             if self.digest is not None:
                 middlewares = (aiohttp.DigestAuthMiddleware(*self.digest),)
+            jar: aiohttp.abc.AbstractCookieJar = (
+                aiohttp.CookieJar(unsafe=True) if self.cookies else aiohttp.DummyCookieJar()
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector,
+                cookie_jar=jar,
                 headers=self.headers,
                 auth=self.auth,
                 raise_for_status=False,
@@ -121,7 +129,7 @@ class HttpJsonClient:
             return payload
         try:
             return _decoder.decode(payload)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise DeviceReplyInvalid(f"{method} {path}: body is not JSON: {exc}") from exc
 
     async def _send(

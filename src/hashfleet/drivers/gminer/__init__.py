@@ -1,0 +1,1 @@
+"""GMiner GPU miner (read-only HTTP JSON API, ``GET /stat`` on ``--api``; no controls)."""

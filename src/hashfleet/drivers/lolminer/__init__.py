@@ -1,0 +1,1 @@
+"""lolMiner GPU miner (read-only HTTP JSON API on ``--apiport``; no controls)."""
