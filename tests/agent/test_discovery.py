@@ -86,3 +86,17 @@ async def test_identify_is_none_for_a_silent_address_and_a_refusing_device() -> 
         assert await asyncio.wait_for(identify("127.89.1.1", 0.5), WAIT) is None
     finally:
         await asyncio.wait_for(farm.stop(), WAIT)
+
+
+async def test_scan_identifies_every_registered_family() -> None:
+    mix = {"avalon": 1, "iceriver": 1, "lolminer": 1, "trex": 1, "gminer": 1}
+    farm = Farm(mix=mix, ip_base="127.89.6.1")
+    await asyncio.wait_for(farm.start(), WAIT)
+    try:
+        found = await asyncio.wait_for(scan(expand(["127.89.6.1-6"]), timeout=2.0), WAIT)
+    finally:
+        await asyncio.wait_for(farm.stop(), WAIT)
+    assert [(f.address, f.family) for f in found] == [(d.address, d.family) for d in farm.devices]
+    for f, dev in zip(found, farm.devices, strict=True):
+        assert f.port == dev.port and f.status == "online", f
+        assert f.make and (f.model or f.firmware), f  # mining software has no model

@@ -50,7 +50,7 @@ class Probe:
     """One question asked of an address: a cgminer command or an HTTP GET."""
 
     port: int
-    protocol: str  # "cgminer" | "http"
+    protocol: str  # "cgminer" | "http" (a JSON document) | "page" (raw bytes of a page)
     target: str  # cgminer command or HTTP path
     classify: Classifier  # reply → family name, or None when it is not ours
 
@@ -88,9 +88,32 @@ def classify_xmrig(doc: Any) -> str | None:
     return None
 
 
+def _field_says(key: str, marker: str, family: str) -> Classifier:
+    """A JSON status document whose ``key`` contains ``marker`` (any case) is ``family``."""
+
+    def classify(doc: Any) -> str | None:
+        if isinstance(doc, dict) and marker in str(doc.get(key, "")).lower():
+            return family
+        return None
+
+    return classify
+
+
+def classify_iceriver(page: Any) -> str | None:
+    """``iceriver`` for the IceRiver panel's index page (its title is 用户界面)."""
+    text = page.decode("utf-8", "replace").lower() if isinstance(page, bytes) else ""
+    if "<title>用户界面</title>" in text:
+        return "iceriver"
+    return None
+
+
 PROBES: list[Probe] = [
     Probe(4028, "cgminer", "version", classify_cgminer),
     Probe(8080, "http", "/2/summary", classify_xmrig),
+    Probe(4067, "http", "/summary", _field_says("name", "t-rex", "trex")),
+    Probe(8020, "http", "/summary", _field_says("Software", "lolminer", "lolminer")),
+    Probe(10555, "http", "/stat", _field_says("miner", "gminer", "gminer")),
+    Probe(80, "page", "/", classify_iceriver),
 ]
 
 
@@ -104,7 +127,7 @@ async def _ask(address: str, probe: Probe, timeout: float) -> Any:
         return await CgminerClient(address, probe.port, timeout).request(probe.target)
     client = HttpJsonClient(f"http://{address}:{probe.port}", timeout)
     try:
-        return await client.request("GET", probe.target)
+        return await client.request("GET", probe.target, raw=probe.protocol == "page")
     finally:
         await client.close()
 
