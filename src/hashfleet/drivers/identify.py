@@ -99,6 +99,18 @@ def _field_says(key: str, marker: str, family: str) -> Classifier:
     return classify
 
 
+def _has_key(key: str, family: str) -> Classifier:
+    """A JSON status document with ``key`` is ``family``."""
+    return lambda doc: family if isinstance(doc, dict) and key in doc else None
+
+
+def classify_srbminer(doc: Any) -> str | None:
+    """``srbminer`` for SRBMiner-MULTI's status document."""
+    if isinstance(doc, dict) and "miner_version" in doc and isinstance(doc.get("algorithms"), list):
+        return "srbminer"
+    return None
+
+
 def classify_iceriver(page: Any) -> str | None:
     """``iceriver`` for the IceRiver panel's index page (its title is 用户界面)."""
     text = page.decode("utf-8", "replace").lower() if isinstance(page, bytes) else ""
@@ -113,6 +125,8 @@ PROBES: list[Probe] = [
     Probe(4067, "http", "/summary", _field_says("name", "t-rex", "trex")),
     Probe(8020, "http", "/summary", _field_says("Software", "lolminer", "lolminer")),
     Probe(10555, "http", "/stat", _field_says("miner", "gminer", "gminer")),
+    Probe(4014, "http", "/status", _has_key("bzminer_version", "bzminer")),
+    Probe(21550, "http", "/", classify_srbminer),
     Probe(80, "page", "/", classify_iceriver),
 ]
 

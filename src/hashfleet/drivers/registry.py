@@ -48,6 +48,9 @@ BUILTIN: dict[str, str] = {
     "lolminer": "hashfleet.drivers.lolminer.driver:LolminerDriver",
     "trex": "hashfleet.drivers.trex.driver:TrexDriver",
     "gminer": "hashfleet.drivers.gminer.driver:GminerDriver",
+    "bzminer": "hashfleet.drivers.bzminer.driver:BzminerDriver",
+    "srbminer": "hashfleet.drivers.srbminer.driver:SrbminerDriver",
+    "teamredminer": "hashfleet.drivers.teamredminer.driver:TeamRedMinerDriver",
 }
 
 # The thing type a family's devices are registered as (``t-<type>`` tag); miners otherwise.

@@ -53,6 +53,9 @@ _MODULES: dict[str, str] = {
     "lolminer": "hashfleet.sim.lolminer:FAMILY",
     "trex": "hashfleet.sim.trex:FAMILY",
     "gminer": "hashfleet.sim.gminer:FAMILY",
+    "bzminer": "hashfleet.sim.bzminer:FAMILY",
+    "srbminer": "hashfleet.sim.srbminer:FAMILY",
+    "teamredminer": "hashfleet.sim.teamredminer:FAMILY",
 }
 
 

@@ -1,5 +1,7 @@
 """A simulated XMRig CPU miner: its HTTP API (``/1/summary``, ``/2/summary``,
-``/2/backends``, ``POST /json_rpc``) with XMRig's authorization rules.
+``/2/backends``, ``POST /json_rpc``, ``GET``/``PUT /1/config`` and ``/2/config``) with
+XMRig's authorization rules: the config endpoints answer 403 while the API is restricted,
+and a ``PUT`` replaces the whole config (pools and algorithm take effect at once).
 
 XMRig reports no CPU temperature, so ``overheat`` shows as thermal throttling (hashrate down
 by 40 %); ``dead_board`` stalls half of the mining threads (they report 0 H/s); ``pool_down``
@@ -104,6 +106,8 @@ class XmrigSim(HttpSimDevice):
         self.failures = 0
         self._pool_down = False
         self.connected_at = now - min(self.uptime(now), 3600.0 * (1 + seed % 48))
+        self.config_doc: dict[str, Any] = self._default_config()
+        self.config_changes = 0
 
     def _faults_changed(self, now: float) -> None:
         down = self.faults.fault is Fault.POOL_DOWN
@@ -251,6 +255,62 @@ class XmrigSim(HttpSimDevice):
              "versions": None, "hashrate": [0.0, 0.0, 0.0], "threads": []},
         ]  # fmt: skip
 
+    def _default_config(self) -> dict[str, Any]:
+        """The config XMRig was started with (what ``GET /1/config`` shows)."""
+        return {
+            "api": {"id": None, "worker-id": self.worker_id},
+            "http": {"enabled": True, "host": "0.0.0.0", "port": self.port,
+                     "access-token": self.token, "restricted": self.restricted},
+            "autosave": True, "background": False, "colors": True, "donate-level": 1,
+            "cpu": {"enabled": True, "huge-pages": True, "hw-aes": None, "priority": None,
+                    "max-threads-hint": 100, "asm": True, "yield": True},
+            "opencl": {"enabled": False}, "cuda": {"enabled": False},
+            "pools": [{"algo": self.algo, "coin": None, "url": self.pool,
+                       "user": "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSs"
+                       "ozxqHBPJZHhyzFkskMnNpjqHvFfSaQi", "pass": "x", "rig-id": None,
+                       "nicehash": False, "keepalive": True, "enabled": True, "tls": False,
+                       "daemon": False}],
+            "print-time": 60, "retries": 5, "retry-pause": 5, "syslog": False,
+            "user-agent": None, "verbose": 0, "watch": True,
+        }  # fmt: skip
+
+    def config(self) -> dict[str, Any]:
+        """``GET /1/config``: the config in force, with the API section as it is now."""
+        doc = dict(self.config_doc)
+        doc["http"] = {**dict(doc.get("http") or {}), "access-token": self.token,
+                       "restricted": self.restricted, "port": self.port}  # fmt: skip
+        return doc
+
+    def apply_config(self, doc: Any) -> int:
+        """``PUT /1/config``: replace the config; the HTTP status XMRig answers.
+
+        XMRig reloads what changed: the first enabled pool (and its ``algo``) is mined from
+        now on; the API section stays as the process was started (changing the token or
+        the restriction at run time would lock the caller out). 400 for a config that is
+        not an object or has no usable pool.
+        """
+        if not isinstance(doc, dict):
+            return 400
+        pools = doc.get("pools")
+        usable = [
+            p for p in (pools if isinstance(pools, list) else [])
+            if isinstance(p, dict) and isinstance(p.get("url"), str)
+            and p.get("enabled", True) is not False
+        ]  # fmt: skip
+        if not usable:
+            return 400
+        first = usable[0]
+        now = self.clock()
+        algo = first.get("algo")
+        if isinstance(algo, str) and algo:
+            self.algo = algo
+        if first["url"] != self.pool:
+            self.pool = first["url"]
+            self.connected_at = now  # a new pool connection
+        self.config_doc = doc
+        self.config_changes += 1
+        return 204
+
     def json_rpc(self, body: Any) -> dict[str, Any]:
         """``POST /json_rpc``: ``pause`` and ``resume``; others answer "Method not found"."""
         req_id = body.get("id") if isinstance(body, dict) else None
@@ -287,6 +347,20 @@ class XmrigSim(HttpSimDevice):
             return _api_json(self.summary())
         if not write and path == "/2/backends":
             return _api_json(self.backends())
+        if path in ("/1/config", "/2/config"):
+            # Config holds the pool password and the token: never on a restricted API.
+            if self.restricted:
+                return _api_error(403)
+            if request.method == "GET":
+                return _api_json(self.config())
+            if request.method != "PUT":
+                return _api_error(404)
+            try:
+                doc = msgspec.json.decode(await request.read())
+            except msgspec.DecodeError:
+                return _api_error(400)
+            status = self.apply_config(doc)
+            return web.Response(status=status) if status == 204 else _api_error(status)
         if request.method == "POST" and path == "/json_rpc":
             try:
                 body = msgspec.json.decode(await request.read())
@@ -297,6 +371,7 @@ class XmrigSim(HttpSimDevice):
 
 
 _STATUS_TEXT = {
+    400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",

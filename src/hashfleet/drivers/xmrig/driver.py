@@ -1,13 +1,14 @@
 """The XMRig driver: polls ``/2/summary`` and ``/2/backends``; pauses and resumes mining
-through ``POST /json_rpc`` (needs XMRig's ``restricted: false`` and its access token,
-given as the thing's ``password``).
+through ``POST /json_rpc``, reads and replaces the config with ``GET``/``PUT /1/config``
+(all of these need XMRig's ``restricted: false`` and its access token, given as the
+thing's ``password``).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from hashfleet.core.errors import DeviceCommandFailed
+from hashfleet.core.errors import DeviceCommandFailed, DeviceReplyInvalid
 from hashfleet.drivers.base import DriverOptions
 from hashfleet.drivers.xmrig.client import API_PORT, XmrigClient
 from hashfleet.drivers.xmrig.parse import parse
@@ -18,7 +19,7 @@ class XmrigDriver:
     """Reads an XMRig rig into a :class:`Snapshot`; pauses and resumes it."""
 
     family: ClassVar[str] = "xmrig"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"pause", "resume"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"pause", "resume", "set_config"})
 
     def __init__(self, opts: DriverOptions) -> None:
         """Reach the API at ``opts.address`` (port 8080 unless ``opts.port``)."""
@@ -46,6 +47,24 @@ class XmrigDriver:
     async def resume(self) -> None:
         """Hash again after :meth:`pause`."""
         await self._rpc("resume")
+
+    async def get_config(self) -> dict[str, Any]:
+        """The config XMRig runs with (``GET /1/config``; 403 → ``DeviceCommandFailed``
+        while the API is restricted)."""
+        doc = await self.client.request("GET", "/1/config")
+        if not isinstance(doc, dict):
+            raise DeviceReplyInvalid("GET /1/config: the config is not an object")
+        return doc
+
+    async def set_config(self, doc: dict[str, Any]) -> None:
+        """Replace XMRig's whole config with ``doc`` (``PUT /1/config``); XMRig reloads it,
+        so new pools and algorithms apply at once. Fetch with :meth:`get_config`, change,
+        send back: keys left out fall back to XMRig's defaults."""
+        if not isinstance(doc, dict) or not doc:
+            raise DeviceCommandFailed("set_config: the config must be a non-empty object",
+                                      command="set_config")  # fmt: skip
+        # XMRig answers 204 with no body (older builds 200 with one): only the status counts.
+        await self.client.request("PUT", "/1/config", doc, raw=True)
 
     async def _rpc(self, method: str) -> None:
         reply = await self.client.request(

@@ -1,0 +1,1 @@
+"""TeamRedMiner AMD GPU miner (sgminer-style JSON API on TCP 4028; ``restart`` control)."""
