@@ -6,13 +6,16 @@ thing's ``password``).
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 from hashfleet.core.errors import DeviceCommandFailed, DeviceReplyInvalid
 from hashfleet.drivers.base import DriverOptions
 from hashfleet.drivers.xmrig.client import API_PORT, XmrigClient
-from hashfleet.drivers.xmrig.parse import parse
+from hashfleet.drivers.xmrig.parse import cpu_backends_from_summary, has_gpu_backend, parse
 from hashfleet.model.snapshot import Snapshot
+
+BACKENDS_RECHECK_S = 60.0
 
 
 class XmrigDriver:
@@ -26,19 +29,41 @@ class XmrigDriver:
         self.opts = opts
         self.client = XmrigClient(opts.address, opts.port or API_PORT, opts.timeout, opts.password)
         self._backends = True
+        self._gpu = True  # unknown until /2/backends has been read once
+        self._backends_at = float("-inf")
+        self._uptime = -1
 
     async def collect(self) -> Snapshot:
-        """Poll once: the summary, then the per-device backends (skipped on old XMRig)."""
+        """Poll once: the summary, and the per-device backends when they add something.
+
+        ``/2/backends`` is what tells GPU temperatures, power and fans; a CPU-only XMRig's
+        board is fully described by the summary's per-thread hashrates. So backends are read
+        on every poll while a GPU backend is enabled, and otherwise once a minute and after a
+        restart (a config change can enable one) — half the requests for the common rig.
+        """
         summary = await self.client.request("GET", "/2/summary")
         backends: Any = None
-        if self._backends:
+        if self._backends and self._backends_due(summary):
             try:
                 backends = await self.client.request("GET", "/2/backends")
             except DeviceCommandFailed as exc:
                 if exc.details.get("http_status") != 404:
                     raise
                 self._backends = False  # XMRig before 6.x has no /2/backends
+            else:
+                self._gpu = has_gpu_backend(backends)
+                self._backends_at = time.monotonic()
+        if backends is None:
+            backends = cpu_backends_from_summary(summary)
         return parse(summary, backends)
+
+    def _backends_due(self, summary: Any) -> bool:
+        uptime = summary.get("uptime") if isinstance(summary, dict) else None
+        restarted = isinstance(uptime, int) and uptime < self._uptime
+        if isinstance(uptime, int):
+            self._uptime = uptime
+        stale = time.monotonic() - self._backends_at >= BACKENDS_RECHECK_S
+        return self._gpu or restarted or stale
 
     async def pause(self) -> None:
         """Stop hashing (the process and its pool connection stay up)."""

@@ -169,3 +169,29 @@ def _devices(backends: Any) -> tuple[list[Hashboard], list[Fan], float | None]:
             for speed in health.get("fan_speed") or []:
                 fans.append(Fan(index=len(fans), rpm=int(speed)))
     return boards, fans, power if has_power else None
+
+
+def has_gpu_backend(backends: Any) -> bool:
+    """Whether ``/2/backends`` lists an enabled OpenCL or CUDA backend."""
+    if not isinstance(backends, list):
+        return False
+    return any(
+        isinstance(b, dict) and b.get("enabled") and b.get("type") != "cpu" for b in backends
+    )
+
+
+def cpu_backends_from_summary(summary: Any) -> list[dict[str, Any]] | None:
+    """The CPU backend as ``/2/backends`` would list it, from ``/2/summary`` alone
+    (``hashrate.total`` and ``hashrate.threads``); ``None`` when the summary has no threads."""
+    rates = summary.get("hashrate") if isinstance(summary, dict) else None
+    threads = rates.get("threads") if isinstance(rates, dict) else None
+    if not isinstance(threads, list) or not threads:
+        return None
+    return [
+        {
+            "type": "cpu",
+            "enabled": True,
+            "hashrate": rates.get("total") if isinstance(rates, dict) else None,
+            "threads": [{"hashrate": t} for t in threads],
+        }
+    ]
