@@ -43,6 +43,7 @@ BUILTIN: dict[str, str] = {
     "antminer": "hashfleet.drivers.antminer.driver:AntminerDriver",
     "xmrig": "hashfleet.drivers.xmrig.driver:XmrigDriver",
     "rig": "hashfleet.drivers.rig.driver:RigDriver",
+    "whatsminer": "hashfleet.drivers.whatsminer.driver:WhatsminerDriver",
     "avalon": "hashfleet.drivers.avalon.driver:AvalonDriver",
     "iceriver": "hashfleet.drivers.iceriver.driver:IceRiverDriver",
     "lolminer": "hashfleet.drivers.lolminer.driver:LolminerDriver",

@@ -48,6 +48,7 @@ class SimFamily:
 
 # Family → "module:attribute" of its SimFamily, imported on first use.
 _MODULES: dict[str, str] = {
+    "whatsminer": "hashfleet.sim.whatsminer:FAMILY",
     "avalon": "hashfleet.sim.avalon:FAMILY",
     "iceriver": "hashfleet.sim.iceriver:FAMILY",
     "lolminer": "hashfleet.sim.lolminer:FAMILY",

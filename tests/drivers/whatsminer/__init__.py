@@ -1,0 +1,1 @@
+"""Tests of the Whatsminer (btminer) driver, simulator and parser."""
