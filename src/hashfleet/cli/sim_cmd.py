@@ -7,15 +7,12 @@ import contextlib
 
 import typer
 
-# Families the farm builds itself (with their own options), not through the sim registry.
-BUILT_IN = ("antminer", "xmrig")
-
 
 def parse_mix(devices: list[str]) -> dict[str, int]:
     """``["whatsminer=10", "avalon=2"]`` → ``{"whatsminer": 10, "avalon": 2}``."""
-    from hashfleet.sim.registry import sim_families
+    from hashfleet.sim.registry import FARM_BUILT_IN, sim_families
 
-    known = [*BUILT_IN, *sim_families()]
+    known = [*FARM_BUILT_IN, *sim_families()]
     mix: dict[str, int] = {}
     for item in devices:
         family, sep, count = item.partition("=")

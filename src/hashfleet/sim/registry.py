@@ -46,6 +46,9 @@ class SimFamily:
     host: Callable[[], SimHost]
 
 
+# Families the farm builds itself, with their own options (Farm(antminers=…, xmrigs=…)).
+FARM_BUILT_IN = ("antminer", "xmrig")
+
 # Family → "module:attribute" of its SimFamily, imported on first use.
 _MODULES: dict[str, str] = {
     "whatsminer": "hashfleet.sim.whatsminer:FAMILY",
