@@ -1,4 +1,4 @@
-"""The ``hashfleet`` command: server, agent, sim, demo, rpc, scan."""
+"""The ``hashfleet`` command: server, agent, sim, demo, rpc, scan, chia."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import typer
 
 from hashfleet import __version__
-from hashfleet.cli import agent_cmd, demo_cmd, rpc_cmd, scan_cmd, server_cmd, sim_cmd
+from hashfleet.cli import agent_cmd, chia_cmd, demo_cmd, rpc_cmd, scan_cmd, server_cmd, sim_cmd
 
 app = typer.Typer(
     name="hashfleet",
@@ -47,3 +47,4 @@ app.command("sim")(sim_cmd.sim)
 app.command("demo")(demo_cmd.demo)
 app.command("rpc")(rpc_cmd.rpc)
 app.command("scan")(scan_cmd.scan_cmd)
+app.add_typer(chia_cmd.app, name="chia")

@@ -52,6 +52,8 @@ BUILTIN: dict[str, str] = {
     "bzminer": "hashfleet.drivers.bzminer.driver:BzminerDriver",
     "srbminer": "hashfleet.drivers.srbminer.driver:SrbminerDriver",
     "teamredminer": "hashfleet.drivers.teamredminer.driver:TeamRedMinerDriver",
+    "pool_account": "hashfleet.drivers.pool_account.driver:PoolAccountDriver",
+    "chia": "hashfleet.drivers.chia.driver:ChiaDriver",
 }
 
 # The thing type a family's devices are registered as (``t-<type>`` tag); miners otherwise.

@@ -91,6 +91,7 @@ class ChiaStats(msgspec.Struct, kw_only=True):
     missed_challenges: int | None = None
     harvesters: int | None = None
     farming_status: str | None = None
+    plots_missing: int | None = None  # plots a harvester lists but cannot find or open
 
 
 class GpuSensor(msgspec.Struct, kw_only=True):

@@ -60,6 +60,8 @@ _MODULES: dict[str, str] = {
     "bzminer": "hashfleet.sim.bzminer:FAMILY",
     "srbminer": "hashfleet.sim.srbminer:FAMILY",
     "teamredminer": "hashfleet.sim.teamredminer:FAMILY",
+    "pool_account": "hashfleet.sim.pool_account:FAMILY",
+    "chia": "hashfleet.sim.chia:FAMILY",
 }
 
 

@@ -1,0 +1,1 @@
+"""Chia farm tools: the plot copier (``hashfleet chia copy-plots``)."""

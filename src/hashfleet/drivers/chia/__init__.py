@@ -1,0 +1,1 @@
+"""Chia farm (full node, farmer, harvester RPC over mutual-TLS HTTPS), after chia-tea."""
