@@ -10,17 +10,19 @@ e.g. ``~/.chia/mainnet/config/ssl/full_node/private_full_node.crt``), ``ca``
 from __future__ import annotations
 
 import ssl
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
 from hashfleet.core.errors import BadRequest, DeviceCommandFailed
 from hashfleet.drivers.base import DriverOptions
-from hashfleet.drivers.chia.parse import parse
+from hashfleet.drivers.chia.parse import parse, plot_count
 from hashfleet.drivers.common.http import HttpJsonClient
 from hashfleet.model.snapshot import Snapshot
 
 PORTS = {"full_node": 8555, "farmer": 8559, "harvester": 8560}
 ROLES = ("farmer", "harvester", "full_node", "all")
+PLOTS_REFRESH_S = 300.0
 
 
 def _invalid(message: str) -> BadRequest:
@@ -68,6 +70,9 @@ class ChiaDriver:
         if role != "all" and opts.port is not None:
             ports[role] = opts.port
         self._summary = True
+        self._plots_doc: Any = None
+        self._plots_count: int | None = None
+        self._plots_at = float("-inf")
         self.roles = list(PORTS) if role == "all" else [role]
         ctx = client_ssl_context(str(paths[0]), str(paths[1]), str(paths[2]))
         self.clients = {
@@ -84,8 +89,26 @@ class ChiaDriver:
             got["harvesters"] = await self._harvesters()
             got["signage_points"] = await self._rpc("farmer", "get_signage_points")
         if "harvester" in self.clients:
-            got["plots"] = await self._rpc("harvester", "get_plots")
+            got["plots"] = await self._plots(got.get("harvesters"))
         return parse(**got)
+
+    async def _plots(self, harvesters: Any) -> Any:
+        """``get_plots`` lists every plot (thousands on a real farm). With a farmer polled
+        too, its harvester summary already counts plots and space, so the list (for missing
+        and unreadable plots) is read every PLOTS_REFRESH_S, or at once when the farmer's
+        count changes — a lost disk shows on the next poll."""
+        count = plot_count(harvesters)
+        fresh = time.monotonic() - self._plots_at < PLOTS_REFRESH_S
+        if (
+            self._plots_doc is not None
+            and count is not None
+            and count == self._plots_count
+            and fresh
+        ):
+            return self._plots_doc
+        doc = await self._rpc("harvester", "get_plots")
+        self._plots_doc, self._plots_count, self._plots_at = doc, count, time.monotonic()
+        return doc
 
     async def _harvesters(self) -> Any:
         """``get_harvesters_summary`` (Chia ≥ 1.3); older farmers only have the heavy

@@ -126,3 +126,13 @@ def _status(chia: ChiaStats, errors: list[str]) -> str:
     if chia.plots == 0 or ERR_CHIA_NO_HARVESTERS in errors:
         return "no_plots"
     return "farming"
+
+
+def plot_count(harvesters: Any) -> int | None:
+    """Plots the farmer's harvesters report in all, or ``None`` if that cannot be told."""
+    try:
+        listed = harvesters["harvesters"]
+        return sum(len(h["plots"]) if isinstance(h["plots"], list) else int(h["plots"])
+                   for h in listed)  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        return None
