@@ -39,6 +39,9 @@ def main(
         # Every HTTP request and migration step at INFO drowns what an operator needs.
         for noisy in ("httpx", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # pymodbus logs an ERROR with a hex dump for every failed request; the poller already
+        # logs a device's failure once (and its recovery once).
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
 app.command("server")(server_cmd.server)

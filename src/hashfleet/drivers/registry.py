@@ -45,6 +45,9 @@ BUILTIN: dict[str, str] = {
     "rig": "hashfleet.drivers.rig.driver:RigDriver",
     "whatsminer": "hashfleet.drivers.whatsminer.driver:WhatsminerDriver",
     "avalon": "hashfleet.drivers.avalon.driver:AvalonDriver",
+    "braiins": "hashfleet.drivers.braiins.driver:BraiinsDriver",
+    "luxos": "hashfleet.drivers.luxos.driver:LuxosDriver",
+    "vnish": "hashfleet.drivers.vnish.driver:VnishDriver",
     "iceriver": "hashfleet.drivers.iceriver.driver:IceRiverDriver",
     "lolminer": "hashfleet.drivers.lolminer.driver:LolminerDriver",
     "trex": "hashfleet.drivers.trex.driver:TrexDriver",
@@ -54,6 +57,9 @@ BUILTIN: dict[str, str] = {
     "teamredminer": "hashfleet.drivers.teamredminer.driver:TeamRedMinerDriver",
     "pool_account": "hashfleet.drivers.pool_account.driver:PoolAccountDriver",
     "chia": "hashfleet.drivers.chia.driver:ChiaDriver",
+    "modbus_meter": "hashfleet.drivers.modbus_meter.driver:ModbusMeterDriver",
+    "modbus_sensor": "hashfleet.drivers.modbus_sensor.driver:ModbusSensorDriver",
+    "container": "hashfleet.drivers.container.driver:ContainerDriver",
 }
 
 # The thing type a family's devices are registered as (``t-<type>`` tag); miners otherwise.

@@ -162,7 +162,11 @@ class Farm:
         self.started = True
 
     async def _start(self) -> None:
-        antminers = [d.sim for d in self.devices if isinstance(d.sim, AntminerSim)]
+        # By family, not type: firmware sims (Braiins, LuxOS, VNish) subclass AntminerSim
+        # but serve their own ports through their own hosts.
+        antminers = [
+            d.sim for d in self.devices if d.family == "antminer" and isinstance(d.sim, AntminerSim)
+        ]
         xmrigs = [d.sim for d in self.devices if isinstance(d.sim, XmrigSim)]
         for batch in _batches(antminers):
             await asyncio.gather(*(sim.start() for sim in batch))

@@ -53,6 +53,9 @@ FARM_BUILT_IN = ("antminer", "xmrig")
 _MODULES: dict[str, str] = {
     "whatsminer": "hashfleet.sim.whatsminer:FAMILY",
     "avalon": "hashfleet.sim.avalon:FAMILY",
+    "braiins": "hashfleet.sim.braiins:FAMILY",
+    "luxos": "hashfleet.sim.luxos:FAMILY",
+    "vnish": "hashfleet.sim.vnish:FAMILY",
     "iceriver": "hashfleet.sim.iceriver:FAMILY",
     "lolminer": "hashfleet.sim.lolminer:FAMILY",
     "trex": "hashfleet.sim.trex:FAMILY",
@@ -62,6 +65,9 @@ _MODULES: dict[str, str] = {
     "teamredminer": "hashfleet.sim.teamredminer:FAMILY",
     "pool_account": "hashfleet.sim.pool_account:FAMILY",
     "chia": "hashfleet.sim.chia:FAMILY",
+    "modbus_meter": "hashfleet.sim.modbus_meter:FAMILY",
+    "modbus_sensor": "hashfleet.sim.modbus_sensor:FAMILY",
+    "container": "hashfleet.sim.container:FAMILY",
 }
 
 

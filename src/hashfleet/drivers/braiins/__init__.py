@@ -1,0 +1,1 @@
+"""Braiins OS (BOSminer): the cgminer-compatible API on TCP 4028."""

@@ -1,0 +1,1 @@
+"""LuxOS (LUXminer): the cgminer-compatible API on TCP 4028 with session-guarded writes."""

@@ -1,0 +1,108 @@
+"""The VNish driver: the cgminer API on 4028 for the mining figures, the web API on port 80
+(``params["web_port"]``) for power, state and every control.
+
+One poll is one joined cgminer request and one ``GET /api/v1/summary``. The web token comes
+from ``POST /api/v1/unlock`` with the web password (``opts.password``, VNish's default
+"admin"); a 401 unlocks again once. Controls: ``system/reboot``, pools through ``settings``,
+``mining/pause``/``resume`` as the sleep and normal power modes, ``find-miner`` for the light.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from hashfleet.core.errors import BadRequest, DeviceCommandFailed, DeviceReplyInvalid
+from hashfleet.drivers.base import DriverOptions, PoolTarget
+from hashfleet.drivers.common.cgminer import API_PORT, CgminerClient
+from hashfleet.drivers.common.http import HttpJsonClient
+from hashfleet.drivers.vnish.parse import parse_vnish
+from hashfleet.model.snapshot import Snapshot
+
+JOINED = "summary+stats+pools+version"
+WEB_PORT = 80
+DEFAULT_PASSWORD = "admin"
+_UNAUTHORIZED = 401
+
+
+class VnishDriver:
+    """Reads a VNish miner; reboots, re-pools, pauses/resumes it and blinks its light."""
+
+    family: ClassVar[str] = "vnish"
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"reboot", "set_pools", "set_power_mode", "set_led"}
+    )
+
+    def __init__(self, opts: DriverOptions) -> None:
+        """Reach the device at ``opts.address``: 4028 (or ``opts.port``) and the web port."""
+        self.opts = opts
+        web_port = opts.params.get("web_port", WEB_PORT)
+        if not isinstance(web_port, int) or isinstance(web_port, bool) or not 0 < web_port < 65536:
+            raise BadRequest("params.web_port: a TCP port", code="ERR_THING_OPTS_INVALID")
+        self.client = CgminerClient(opts.address, opts.port or API_PORT, opts.timeout)
+        self.web = HttpJsonClient(f"http://{opts.address}:{web_port}", opts.timeout)
+        self.password = opts.password or DEFAULT_PASSWORD
+        self._token = ""
+        self._led: bool | None = None
+
+    async def collect(self) -> Snapshot:
+        """Poll once: the joined cgminer request and the web summary, side by side."""
+        rpc, web = await asyncio.gather(self.client.request(JOINED), self._web("GET", "summary"))
+        snap = parse_vnish(rpc, web)
+        snap.stats.led = self._led  # VNish reports the light only when it is toggled
+        return snap
+
+    async def _unlock(self) -> None:
+        reply = await self.web.request("POST", "/api/v1/unlock", {"pw": self.password})
+        token = reply.get("token") if isinstance(reply, dict) else None
+        if not isinstance(token, str) or not token:
+            raise DeviceReplyInvalid("unlock: no token")
+        self._token = token
+        self.web.headers["Authorization"] = token
+        await self.web.close()  # the next session carries the new header
+
+    async def _web(self, method: str, name: str, body: Any = None) -> Any:
+        if not self._token:
+            await self._unlock()
+        try:
+            return await self.web.request(method, f"/api/v1/{name}", body)
+        except DeviceCommandFailed as exc:
+            if exc.details.get("http_status") != _UNAUTHORIZED:
+                raise
+        await self._unlock()  # the token expired (a reboot forgets them): once more
+        return await self.web.request(method, f"/api/v1/{name}", body)
+
+    async def reboot(self) -> None:
+        """Reboot the device; uptime starts again from 0."""
+        await self._web("POST", "system/reboot", {})
+        self._token = ""
+
+    async def set_pools(self, pools: Sequence[PoolTarget]) -> None:
+        """Save ``pools`` in priority order; VNish restarts its miner on them."""
+        if not pools:
+            raise ValueError("set_pools needs at least one pool")
+        rows = [{"url": p.url, "user": p.user, "pass": p.password, "order": n}
+                for n, p in enumerate(pools)]  # fmt: skip
+        await self._web("POST", "settings", {"miner": {"pools": rows}})
+
+    async def set_power_mode(self, mode: str) -> None:
+        """``"sleep"`` pauses mining, ``"normal"`` resumes it."""
+        if mode not in ("sleep", "normal"):
+            raise ValueError(f"VNish power modes are sleep and normal, not {mode!r}")
+        await self._web("POST", "mining/pause" if mode == "sleep" else "mining/resume", {})
+
+    async def set_led(self, on: bool) -> None:
+        """Turn the locate light on or off (``find-miner`` toggles it; its reply says which)."""
+        for _ in range(2):
+            reply = await self._web("POST", "find-miner", {})
+            state = reply.get("on") if isinstance(reply, dict) else None
+            if not isinstance(state, bool):
+                raise DeviceReplyInvalid("find-miner: no on/off state")
+            self._led = state
+            if state is on:
+                return
+
+    async def close(self) -> None:
+        """Close the web session."""
+        await self.web.close()

@@ -1,0 +1,130 @@
+"""The VNish driver against the simulator (cgminer on 4028, web API on 80): polls, faults
+and every control. Addresses: 127.94.3.x."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from hashfleet.core.errors import (
+    BadRequest,
+    DeviceCommandFailed,
+    DeviceOffline,
+    DeviceReplyInvalid,
+    DeviceTimeout,
+)
+from hashfleet.drivers.base import DriverOptions, PoolTarget
+from hashfleet.drivers.vnish.driver import VnishDriver
+from hashfleet.sim.vnish import VnishHost, VnishSim
+
+WAIT = 10.0
+_n = iter(range(1, 250))
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[VnishSim]:
+    device = VnishSim(f"127.94.3.{next(_n)}", model="Antminer S19k Pro", seed=5, password="s3c")
+    host = VnishHost()
+    await asyncio.wait_for(host.add(device), WAIT)
+    yield device
+    await asyncio.wait_for(host.close(), WAIT)
+
+
+@pytest.fixture
+async def drv(sim: VnishSim) -> AsyncIterator[VnishDriver]:
+    d = make(sim)
+    yield d
+    await d.close()
+
+
+def make(sim: VnishSim, timeout: float = 5.0, password: str = "s3c") -> VnishDriver:
+    opts = DriverOptions(family="vnish", address=sim.address, timeout=timeout, password=password)
+    return VnishDriver(opts)
+
+
+async def test_poll(sim: VnishSim, drv: VnishDriver) -> None:
+    snap = await asyncio.wait_for(drv.collect(), WAIT)
+    s, c = snap.stats, snap.config
+    assert (c.make, c.model, c.firmware) == ("Antminer", "S19k Pro", "Vnish 1.2.6")
+    assert c.mac == sim.mac and c.hostname == sim.hostname
+    assert s.status == "online" and s.errors == [] and s.hashrate and s.hashrate > 110e12
+    assert len(s.hashboards) == 3 and len(s.fans) == 4 and s.power_w and len(s.pools) == 3
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [("refuse", DeviceOffline), ("hang", DeviceTimeout), ("garbage", DeviceReplyInvalid)],
+)
+async def test_transport_faults(sim: VnishSim, fault: str, error: type[Exception]) -> None:
+    sim.set_fault(fault)
+    d = make(sim, timeout=0.3)
+    try:
+        with pytest.raises(error):
+            await asyncio.wait_for(d.collect(), WAIT)
+    finally:
+        await d.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [("overheat", "ERR_OVERHEAT"), ("dead_board", "ERR_HASHBOARD_DEAD"),
+     ("pool_down", "ERR_POOL_DOWN")],
+)  # fmt: skip
+async def test_content_faults(sim: VnishSim, drv: VnishDriver, fault: str, code: str) -> None:
+    sim.set_fault(fault)
+    snap = await asyncio.wait_for(drv.collect(), WAIT)
+    assert code in snap.stats.errors and snap.stats.status == "online"
+
+
+async def test_wrong_password_fails_and_bad_port_is_refused(sim: VnishSim) -> None:
+    d = make(sim, password="nope")
+    try:
+        with pytest.raises(DeviceCommandFailed):
+            await asyncio.wait_for(d.collect(), WAIT)
+    finally:
+        await d.close()
+    with pytest.raises(BadRequest):
+        VnishDriver(DriverOptions(family="vnish", address=sim.address, params={"web_port": "x"}))
+
+
+async def test_reboot_restarts_uptime_and_token(sim: VnishSim, drv: VnishDriver) -> None:
+    before = (await asyncio.wait_for(drv.collect(), WAIT)).stats.uptime_s
+    await asyncio.wait_for(drv.reboot(), WAIT)
+    assert sim.reboots == 1 and not sim.tokens
+    after = (await asyncio.wait_for(drv.collect(), WAIT)).stats.uptime_s
+    assert before and after is not None and after < before
+
+
+async def test_expired_token_unlocks_again(sim: VnishSim, drv: VnishDriver) -> None:
+    await asyncio.wait_for(drv.collect(), WAIT)
+    sim.tokens.clear()
+    assert (await asyncio.wait_for(drv.collect(), WAIT)).stats.power_w
+
+
+async def test_set_pools(sim: VnishSim, drv: VnishDriver) -> None:
+    targets = [PoolTarget(url="stratum+tcp://a.example:3333", user="w,1"),
+               PoolTarget(url="stratum+tcp://b.example:3333", user="w2")]  # fmt: skip
+    await asyncio.wait_for(drv.set_pools(targets), WAIT)
+    pools = (await asyncio.wait_for(drv.collect(), WAIT)).stats.pools
+    assert [(p.url, p.user) for p in pools] == [(t.url, t.user) for t in targets]
+    assert pools[0].active
+    await asyncio.wait_for(drv.reboot(), WAIT)  # saved: a reboot keeps them
+    assert sim.info()["pools"] == [t.url for t in targets]
+
+
+async def test_power_mode_and_led(sim: VnishSim, drv: VnishDriver) -> None:
+    await asyncio.wait_for(drv.set_power_mode("sleep"), WAIT)
+    snap = await asyncio.wait_for(drv.collect(), WAIT)
+    assert sim.paused and snap.stats.status == "sleeping" and not snap.stats.hashrate
+    await asyncio.wait_for(drv.set_power_mode("normal"), WAIT)
+    assert (await asyncio.wait_for(drv.collect(), WAIT)).stats.status == "online"
+    await asyncio.wait_for(drv.set_led(True), WAIT)
+    assert sim.blink and (await asyncio.wait_for(drv.collect(), WAIT)).stats.led is True
+    await asyncio.wait_for(drv.set_led(True), WAIT)  # already on: stays on
+    assert sim.blink
+    await asyncio.wait_for(drv.set_led(False), WAIT)
+    assert not sim.blink
+    with pytest.raises(ValueError):
+        await drv.set_power_mode("low")
