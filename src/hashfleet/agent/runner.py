@@ -46,6 +46,8 @@ class Agent:
         self.poller: Poller | None = None
         self.sender: Sender | None = None
         self.config: AgentConfig | None = None
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._draining = False
 
     def _sink(
         self, thing_id: str, ts: int, snap: dict[str, object] | None, err: str | None
@@ -81,15 +83,22 @@ class Agent:
 
     async def _refresh_forever(self, session: aiohttp.ClientSession) -> None:
         assert self.poller is not None
-        while True:
-            try:
-                self.config = await self._load_config(session)
-                self.poller.interval = self.interval_override or self.config.poll_interval
-                self.poller.set_things(self.config.things)
-            except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError, RuntimeError) as exc:
-                # Keep polling what we know: the server being away must not stop the rack.
-                log.warning("cannot refresh the thing list: %s", exc)
-            await asyncio.sleep(self.refresh_s)
+        try:
+            while True:
+                try:
+                    self.config = await self._load_config(session)
+                    self.poller.interval = self.interval_override or self.config.poll_interval
+                    self.poller.set_things(self.config.things)
+                except (
+                    aiohttp.ClientError, TimeoutError, msgspec.DecodeError, RuntimeError
+                ) as exc:  # fmt: skip
+                    # Keep polling what we know: the server being away must not stop the rack.
+                    log.warning("cannot refresh the thing list: %s", exc)
+                await asyncio.sleep(self.refresh_s)
+        except asyncio.CancelledError:
+            if not self._draining:
+                raise
+            # drain() stopped refreshing; ending normally keeps the sender running.
 
     async def run(self) -> None:
         """Run until cancelled; flushes the spool buffer on the way out."""
@@ -99,8 +108,11 @@ class Agent:
             interval = self.interval_override or 5.0
             self.poller = Poller(self._sink, interval=interval, concurrency=self.concurrency)
             self.sender = Sender(self.spool, session, f"{self.server_url}/api/agent/ingest")
+            self._refresh_task = asyncio.create_task(
+                self._refresh_forever(session), name="agent-refresh"
+            )
             tasks = [
-                asyncio.create_task(self._refresh_forever(session), name="agent-refresh"),
+                self._refresh_task,
                 asyncio.create_task(self._flush_forever(), name="agent-flush"),
                 asyncio.create_task(self.sender.run(), name="agent-send"),
             ]
@@ -117,6 +129,13 @@ class Agent:
 
     async def drain(self, timeout: float = 30.0) -> bool:
         """Stop polling, spool what is buffered, wait until the server has acked it all."""
+        # The refresh loop hands the poller its things again and would restart polls
+        # after the final flush; their results would count as produced but never be sent.
+        if self._refresh_task is not None:
+            self._draining = True
+            self._refresh_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresh_task
         if self.poller is not None:
             await self.poller.stop()
         self.flush()
