@@ -27,6 +27,7 @@ DESCRIPTION = "bmminer 1.0.0"
 POOL_DIFFICULTY = 65536.0
 MAX_POOLS = 8
 _REQUEST_LIMIT = 65536
+WORK_NORMAL, WORK_SLEEP = 0, 1  # bitmain-work-mode values the simulator models
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -119,6 +120,7 @@ class AntminerSim(SimDevice):
         self.joined = joined
         self.reboot_downtime = reboot_downtime
         self.blink = False
+        self.work_mode = WORK_NORMAL  # saved bitmain-work-mode: 0 normal, 1 sleep
         self.dead_board = seed % self.preset.boards
         octets = [int(x) for x in address.split(".")]
         # Locally administered MAC derived from the address, stable across runs.
@@ -135,10 +137,10 @@ class AntminerSim(SimDevice):
             "stratum+tcp://btc-backup.pool.example.net:443",
             "stratum+tcp://btc-eu.pool.example.net:25",
         )
-        self.pools = [
-            SimPool(url, worker, "x", i, ShareCounter(self.share_rate, 0.0008, now))
-            for i, url in enumerate(urls)
-        ]
+        # The saved configuration (what the web UI writes): a restart mines on these again,
+        # while cgminer's addpool/removepool only change the running process.
+        self.saved_pools = [(url, worker, "x") for url in urls]
+        self._load_pools(self.saved_pools, now)
         self.pools[0].counter.banked = self.uptime(now) * self.share_rate
         self._sync_pools(now)
         self.listeners.append(Listener(address, port, lambda: RpcProtocol(self)))
@@ -150,9 +152,14 @@ class AntminerSim(SimDevice):
         enabled = [p for p in self.pools if p.enabled]
         return min(enabled, key=lambda p: p.prio) if enabled else None
 
+    @property
+    def sleeping(self) -> bool:
+        """Whether the saved work mode is sleep (boards idle, no shares)."""
+        return self.work_mode == WORK_SLEEP
+
     def _sync_pools(self, now: float) -> None:
         active = self.active_pool()
-        alive = self.faults.fault is not Fault.POOL_DOWN
+        alive = self.faults.fault is not Fault.POOL_DOWN and not self.sleeping
         for pool in self.pools:
             pool.counter.set_running(now, alive and pool is active)
 
@@ -160,9 +167,29 @@ class AntminerSim(SimDevice):
         self._sync_pools(now)
 
     def _restarted(self, now: float) -> None:
+        if [(p.url, p.user, p.password) for p in self.pools] != self.saved_pools:
+            self._load_pools(self.saved_pools, now)
         for pool in self.pools:
             pool.counter.reset(now)
         self._sync_pools(now)
+
+    def _load_pools(self, pools: list[tuple[str, str, str]], now: float) -> None:
+        self.pools = [
+            SimPool(url, user, password, i, ShareCounter(self.share_rate, 0.0008, now))
+            for i, (url, user, password) in enumerate(pools)
+        ]
+
+    def save_conf(self, pools: list[tuple[str, str, str]] | None, work_mode: int | None) -> None:
+        """``set_miner_conf.cgi``: save pools and work mode; the firmware then restarts its
+        mining process (counters and uptime from 0). Saved values survive restarts."""
+        now = self.clock()
+        if pools:
+            self.saved_pools = pools[:3]
+        if work_mode is not None:
+            self.work_mode = work_mode
+        # A process restart, not a reboot: the web UI stays up and ``reboots`` is unchanged.
+        self.boot_at = now
+        self._restarted(now)
 
     @property
     def model(self) -> str:
@@ -173,11 +200,14 @@ class AntminerSim(SimDevice):
         """Control-endpoint state plus pools."""
         out = super().info()
         out["pools"] = [p.url for p in self.pools]
+        out.update(work_mode="sleep" if self.sleeping else "normal", blink=self.blink)
         return out
 
     def live(self, now: float) -> Live:
         """Drifting values at ``now``: per-board rates and temperatures, fans, power."""
         p, seed, fault = self.preset, self.seed, self.faults.fault
+        if self.sleeping:
+            return web.idle_live(self, now)
         hot = fault is Fault.OVERHEAT
         ideal = p.hashrate_ths * 1000.0 / p.boards
         rates, chips, pcbs, chip_temps = [], [], [], []
@@ -350,7 +380,7 @@ class AntminerSim(SimDevice):
             i = b + 1
             data[f"chain_rateideal{i}"] = round(live.ideal_board, 2)
             data[f"chain_acn{i}"] = live.chips[b]
-            data[f"chain_acs{i}"] = acs_string(live.chips[b])
+            data[f"chain_acs{i}"] = web.acs_string(live.chips[b])
             # bmminer sends per-chain rates as strings.
             data[f"chain_rate{i}"] = f"{live.rates[b]:.2f}"
             data[f"chain_hw{i}"] = live.elapsed // 291 if live.chips[b] else 0
@@ -358,6 +388,8 @@ class AntminerSim(SimDevice):
         # Not every stock build reports it; Hiveon-style "<watts> W" feeds the power totals.
         data["chain_power"] = f"{live.power:.2f} W"
         data["rate_unit"] = "GH"
+        # The saved work mode, as stats.cgi names it: 0 normal, 1 sleep.
+        data["miner-mode"] = self.work_mode
         data["miner_version"] = p.miner
         data["miner_id"] = f"{self.seed & 0xFFFFFFFFFFFF:012x}c4d0"
         head = {"BMMiner": "1.0.0", "Miner": p.miner, "CompileTime": p.compile_time}
@@ -501,12 +533,6 @@ _WRITE_COMMANDS = {
     "disablepool": AntminerSim._disablepool,
     "removepool": AntminerSim._removepool,
 }
-
-
-def acs_string(chips: int) -> str:
-    """bmminer's chip map: one ``o`` per healthy chip, in groups of eight."""
-    full = "o" * chips
-    return " ".join(full[i : i + 8] for i in range(0, chips, 8))
 
 
 def _to_text(reply: dict[str, Any]) -> bytes:

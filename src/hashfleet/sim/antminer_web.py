@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import web
 
-from hashfleet.sim.base import Listener
+from hashfleet.sim.base import Listener, wobble
 from hashfleet.sim.faults import GARBAGE_BYTES, Fault
 
 if TYPE_CHECKING:
@@ -65,10 +65,37 @@ def network_info(sim: AntminerSim) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def acs_string(chips: int) -> str:
+    """bmminer's chip map: one ``o`` per healthy chip, in groups of eight."""
+    full = "o" * chips
+    return " ".join(full[i : i + 8] for i in range(0, chips, 8))
+
+
+def idle_live(sim: AntminerSim, now: float) -> Live:
+    """Values in sleep mode (``bitmain-work-mode`` 1, set through ``set_miner_conf.cgi``):
+    boards powered down to ambient, fans at their floor, the controller's few watts; a dead
+    board still reads no chips."""
+    from hashfleet.sim.antminer import Live
+
+    p, seed = sim.preset, sim.seed
+    dead = sim.dead_board if sim.faults.fault is Fault.DEAD_BOARD else -1
+    chips = [0 if b == dead else p.chips for b in range(p.boards)]
+    pcbs, chip_temps = [], []
+    for b in range(p.boards):
+        ambient = round(27.0 + 1.5 * wobble(seed, 10 + b, now, 420.0))
+        temps = [0, 0, 0, 0] if b == dead else [ambient] * 4
+        pcbs.append(temps)
+        chip_temps.append(list(temps))
+    fans = [int(1200 + 60 * wobble(seed, 30 + f // 2, now, 600.0)) // 60 * 60
+            for f in range(p.fans)]  # fmt: skip
+    power = 14.0 + wobble(seed, 40, now, 180.0)
+    ideal = p.hashrate_ths * 1000.0 / p.boards
+    return Live(now, sim.uptime(now), [0.0] * p.boards, ideal, chips, pcbs, chip_temps,
+                fans, power)  # fmt: skip
+
+
 def stats_cgi(sim: AntminerSim, live: Live) -> dict[str, Any]:
     """``stats.cgi`` (and RPC ``stats`` with ``new_api``): ``STATS[0].chain[]`` per board."""
-    from hashfleet.sim.antminer import acs_string
-
     p = sim.preset
     chains = []
     for b in range(p.boards):
@@ -90,7 +117,7 @@ def stats_cgi(sim: AntminerSim, live: Live) -> dict[str, Any]:
             {"elapsed": live.elapsed, "rate_5s": total, "rate_30m": total, "rate_avg": total,
              "rate_ideal": round(live.ideal_board * p.boards, 2), "rate_unit": "GH/s",
              "chain_num": p.boards, "fan_num": p.fans, "fan": live.fans, "hwp_total": 0.0001,
-             "miner-mode": 0, "freq-level": 100, "chain": chains}
+             "miner-mode": sim.work_mode, "freq-level": 100, "chain": chains}
         ],
     }  # fmt: skip
 
@@ -138,16 +165,45 @@ def pools_cgi(sim: AntminerSim) -> dict[str, Any]:
 
 
 def miner_conf(sim: AntminerSim) -> dict[str, Any]:
-    """``get_miner_conf.cgi``: the three pool slots of the UI and the work mode."""
-    slots = [{"url": p.url, "user": p.user, "pass": p.password} for p in sim.pools[:3]]
+    """``get_miner_conf.cgi``: the saved configuration, three pool slots and the work mode."""
+    slots = [{"url": u, "user": n, "pass": w} for u, n, w in sim.saved_pools[:3]]
     slots += [{"url": "", "user": "", "pass": ""}] * (3 - len(slots))
     return {
         "pools": slots, "api-listen": True, "api-network": True,
         "api-groups": "A:stats:pools:devs:summary:version", "api-allow": "A:0/0,W:*",
         "bitmain-fan-ctrl": False, "bitmain-fan-pwm": "100", "bitmain-use-vil": True,
         "bitmain-freq": str(sim.preset.freq), "bitmain-voltage": "1400", "bitmain-ccdelay": "0",
-        "bitmain-pwth": "0", "bitmain-work-mode": "0", "bitmain-freq-level": "100",
+        "bitmain-pwth": "0", "bitmain-work-mode": str(sim.work_mode), "bitmain-freq-level": "100",
     }  # fmt: skip
+
+
+def set_miner_conf(sim: AntminerSim, body: bytes) -> dict[str, Any]:
+    """``set_miner_conf.cgi``: save ``pools`` (slots with an empty url are unused) and the
+    work mode (``bitmain-work-mode``, or ``miner-mode`` as some clients send it)."""
+    try:
+        doc = msgspec.json.decode(body)
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+        pools = None
+        if "pools" in doc:
+            slots = doc["pools"]
+            if not isinstance(slots, list) or not all(isinstance(s, dict) for s in slots):
+                raise ValueError("pools")
+            pools = [
+                (str(s["url"]), str(s.get("user", "")), str(s.get("pass", "")))
+                for s in slots
+                if s.get("url")
+            ]
+            if not pools:
+                raise ValueError("no pool")
+        mode = doc.get("bitmain-work-mode", doc.get("miner-mode"))
+        work_mode = None if mode is None or mode == "" else int(mode)
+        if work_mode not in (None, 0, 1):
+            raise ValueError("work mode")
+    except (msgspec.DecodeError, ValueError, TypeError, KeyError):
+        return {"stats": "error", "code": "M001", "msg": "Illegal json!"}
+    sim.save_conf(pools, work_mode)
+    return {"stats": "success", "code": "M000", "msg": "OK!"}
 
 
 def _md5(text: str) -> str:
@@ -258,6 +314,8 @@ class AntminerWeb:
                 return web.Response(status=400, body=b"bad request", content_type="text/html")
             sim.blink = wanted
             return _json({"code": "B000" if wanted else "B100"})
+        if name == "set_miner_conf" and request.method == "POST":
+            return _json(set_miner_conf(sim, await request.read()))
         docs = {
             "get_system_info": system_info,
             "get_network_info": network_info,

@@ -18,8 +18,8 @@ from hashfleet.core.errors import (
     DeviceReplyInvalid,
     DeviceTimeout,
 )
-from hashfleet.drivers.antminer.driver import AntminerDriver, PoolTarget
-from hashfleet.drivers.base import DriverOptions
+from hashfleet.drivers.antminer.driver import AntminerDriver
+from hashfleet.drivers.base import DriverOptions, PoolTarget
 from hashfleet.drivers.common.cgminer import CgminerClient
 from hashfleet.model.snapshot import Snapshot
 from hashfleet.sim.antminer import AntminerSim
