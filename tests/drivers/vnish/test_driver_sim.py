@@ -78,11 +78,16 @@ async def test_content_faults(sim: VnishSim, drv: VnishDriver, fault: str, code:
     assert code in snap.stats.errors and snap.stats.status == "online"
 
 
-async def test_wrong_password_fails_and_bad_port_is_refused(sim: VnishSim) -> None:
+async def test_wrong_password_polls_cgminer_only_and_controls_fail(sim: VnishSim) -> None:
     d = make(sim, password="nope")
     try:
+        snap = await asyncio.wait_for(d.collect(), WAIT)  # the web UI refuses; 4028 answers
+        assert snap.stats.hashrate and snap.config.mac is None and d.web_error  # mac: web only
         with pytest.raises(DeviceCommandFailed):
-            await asyncio.wait_for(d.collect(), WAIT)
+            await asyncio.wait_for(d.reboot(), WAIT)
+        d.password = "s3c"
+        again = await asyncio.wait_for(d.collect(), WAIT)
+        assert again.config.mac == sim.mac and d.web_error is None
     finally:
         await d.close()
     with pytest.raises(BadRequest):

@@ -10,15 +10,23 @@ from ``POST /api/v1/unlock`` with the web password (``opts.password``, VNish's d
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from hashfleet.core.errors import BadRequest, DeviceCommandFailed, DeviceReplyInvalid
+from hashfleet.core.errors import (
+    BadRequest,
+    DeviceCommandFailed,
+    DeviceError,
+    DeviceReplyInvalid,
+)
 from hashfleet.drivers.base import DriverOptions, PoolTarget
 from hashfleet.drivers.common.cgminer import API_PORT, CgminerClient
 from hashfleet.drivers.common.http import HttpJsonClient
 from hashfleet.drivers.vnish.parse import parse_vnish
 from hashfleet.model.snapshot import Snapshot
+
+log = logging.getLogger(__name__)
 
 JOINED = "summary+stats+pools+version"
 WEB_PORT = 80
@@ -45,10 +53,29 @@ class VnishDriver:
         self.password = opts.password or DEFAULT_PASSWORD
         self._token = ""
         self._led: bool | None = None
+        self.web_error: str | None = None  # why the last poll had no web summary
 
     async def collect(self) -> Snapshot:
-        """Poll once: the joined cgminer request and the web summary, side by side."""
-        rpc, web = await asyncio.gather(self.client.request(JOINED), self._web("GET", "summary"))
+        """Poll once: the joined cgminer request and the web summary, side by side.
+
+        The web summary adds power and the paused state; when the web UI is down or refuses
+        the password, the poll still stands on the cgminer reply (logged once).
+        """
+        rpc, web = await asyncio.gather(
+            self.client.request(JOINED), self._web("GET", "summary"), return_exceptions=True
+        )
+        if isinstance(rpc, BaseException):
+            raise rpc
+        if isinstance(web, DeviceError):
+            if self.web_error is None:
+                log.warning("%s: web UI not read, polling cgminer only: %s", self.opts.address, web)
+            self.web_error = str(web)
+            web = None
+        elif isinstance(web, BaseException):
+            raise web
+        elif self.web_error is not None:
+            log.info("%s: web UI readable again", self.opts.address)
+            self.web_error = None
         snap = parse_vnish(rpc, web)
         snap.stats.led = self._led  # VNish reports the light only when it is toggled
         return snap
