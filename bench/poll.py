@@ -111,7 +111,8 @@ async def bench_pyasic(opts: list[dict[str, Any]], seconds: float) -> Result | N
         miners = await asyncio.gather(*(pyasic.get_miner(o["address"]) for o in opts))
     if any(m is None for m in miners):
         return None
-    await asyncio.gather(*(m.get_data() for m in miners))
+    # Warm-up; a family pyasic cannot read shows as errors in the figures, not a crash.
+    await asyncio.gather(*(m.get_data() for m in miners), return_exceptions=True)
     return await run_rounds([m.get_data for m in miners], seconds)
 
 
@@ -127,7 +128,9 @@ async def bench_family(family: str, n: int, seconds: float, block: int) -> None:
             proc.wait(15)
     line = (f"{family:<14} {ours.per_core:>10,.0f} {ours.polls / ours.wall:>10,.0f} "
             f"{ours.errors:>6}")  # fmt: skip
-    if theirs is not None:
+    if theirs is not None and theirs.polls == 0:
+        line += f" {'get_data fails':>12} {theirs.errors:>6} {'':>9}"
+    elif theirs is not None:
         ratio = ours.per_core / theirs.per_core if theirs.per_core else float("inf")
         line += f" {theirs.per_core:>12,.0f} {theirs.errors:>6} {ratio:>8.1f}x"
     else:
