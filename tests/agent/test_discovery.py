@@ -1,4 +1,4 @@
-"""Discovery: address expansion, and scanning a simulated farm (127.89.0.x).
+"""Discovery: address expansion, and scanning simulated farms (127.89.0.x, 127.89.6.x).
 
 Every address of the range is probed; silent addresses (nothing listening) are skipped,
 each simulated device is identified with make, model and firmware by its own driver.
@@ -90,11 +90,12 @@ async def test_identify_is_none_for_a_silent_address_and_a_refusing_device() -> 
 
 async def test_scan_identifies_every_registered_family() -> None:
     mix = {"avalon": 1, "iceriver": 1, "lolminer": 1, "trex": 1, "gminer": 1, "bzminer": 1,
-           "srbminer": 1, "teamredminer": 1}  # fmt: skip
+           "srbminer": 1, "teamredminer": 1, "whatsminer": 1, "braiins": 1, "luxos": 1,
+           "vnish": 1}  # fmt: skip
     farm = Farm(mix=mix, ip_base="127.89.6.1")
     await asyncio.wait_for(farm.start(), WAIT)
     try:
-        found = await asyncio.wait_for(scan(expand(["127.89.6.1-12"]), timeout=2.0), WAIT)
+        found = await asyncio.wait_for(scan(expand(["127.89.6.1-16"]), timeout=2.0), WAIT)
     finally:
         await asyncio.wait_for(farm.stop(), WAIT)
     assert [(f.address, f.family) for f in found] == [(d.address, d.family) for d in farm.devices]
