@@ -37,6 +37,8 @@ class Settings:
     poll_interval_s: float = 5.0
     ingest_max_batch: int = 5000
     demo: bool = False
+    # JSON file with timezones, retention, rollup specs, alert rules and notifiers.
+    history_config: str = ""
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

@@ -116,3 +116,78 @@ kv = Table(
     Column("key", String(128), primary_key=True),
     Column("value", JsonType, nullable=False),
 )
+
+# -- history (issue 4) --------------------------------------------------------------------
+
+# Per-thing 5-minute rollups (the ``thing-5m-<id>`` log): per source field its mean over the
+# bucket, plus how many snapshots went in.
+thing_stats = Table(
+    "thing_stats",
+    metadata,
+    Column("thing_id", String(128), primary_key=True),
+    Column("ts", BigInteger, primary_key=True),
+    Column("cnt", Integer, nullable=False),
+    Column("data", JsonType, nullable=False),
+)
+
+# Per type and tag rollups at each timeframe (``stat-5m``, ``stat-30m``, ``stat-3h``,
+# ``stat-1D``); daily rows exist once per configured timezone offset (``tz``, ms).
+stats = Table(
+    "stats",
+    metadata,
+    Column("key", String(32), primary_key=True),
+    Column("type", String(64), primary_key=True),
+    Column("tag", String(192), primary_key=True),
+    Column("tz", BigInteger, primary_key=True),
+    Column("ts", BigInteger, primary_key=True),
+    Column("cnt", Integer, nullable=False),
+    Column("intervals", Integer, nullable=False),
+    Column("data", JsonType, nullable=False),
+)
+
+# Alerts: open while ``closed_at`` is null, then history. One open alert per (thing, code).
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("thing_id", String(128), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("closed_at", BigInteger, nullable=True),
+    Column("data", JsonType, nullable=False),
+    Index("ix_alerts_open", "closed_at", "thing_id"),
+    Index("ix_alerts_created", "created_at"),
+)
+
+# Every change of a thing's info, opts or tags: who, when, what changed.
+thing_changes = Table(
+    "thing_changes",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("thing_id", String(128), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("user", String(128), nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("diff", JsonType, nullable=False),
+    Column("comment", Text, nullable=True),
+    Index("ix_thing_changes_thing_ts", "thing_id", "ts"),
+    Index("ix_thing_changes_ts", "ts"),
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("thing_id", String(128), nullable=False),
+    Column("user", String(128), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_comments_thing", "thing_id", "created_at"),
+)
