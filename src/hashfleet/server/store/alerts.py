@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.model.alert import Alert
@@ -78,7 +78,7 @@ async def alert_history(
     limit: int = 100,
 ) -> list[Alert]:
     """Alerts created in ``[start, end]`` (ms), newest first; closed ones unless asked."""
-    conds = []
+    conds: list[ColumnElement[bool]] = []
     if not include_open:
         conds.append(alerts.c.closed_at.is_not(None))
     if start is not None:
