@@ -12,6 +12,7 @@ from hashfleet.core.settings import Settings
 from hashfleet.server.auth.service import AuthService
 from hashfleet.server.bus.base import Bus
 from hashfleet.server.bus.embedded import EmbeddedBus
+from hashfleet.server.history_config import HistoryConfig, load_history_config
 from hashfleet.server.ingest.writer import Writer
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.registry import Registry
@@ -26,6 +27,7 @@ class ServerState:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.history: HistoryConfig = load_history_config(settings.history_config)
         make_private_dir(settings.data_dir)
         self.engine: AsyncEngine = create_engine(settings.db_url)
         self.live = LiveIndex(stale_ms=int(settings.stale_s * 1000), throttle_s=settings.throttle_s)

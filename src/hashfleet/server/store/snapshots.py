@@ -46,15 +46,23 @@ def _json_text(snap: Any) -> str | None:
 
 
 async def write_snapshots(engine: AsyncEngine, rows: list[dict[str, Any]]) -> int:
+    """Store snapshot events and advance per-thing state; returns how many were new.
+
+    See :func:`store_snapshots`.
+    """
+    return len(await store_snapshots(engine, rows))
+
+
+async def store_snapshots(engine: AsyncEngine, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Store snapshot events and advance per-thing state, in one transaction.
 
     ``rows`` carry spool_id, seq, thing_id, rack_id, ts, err, snap (a dict, or raw JSON
     as ``msgspec.Raw``); other keys are ignored. An event already stored (same spool_id
     and seq) is skipped, so a resent batch stores nothing twice. State only moves forward
-    in time. Returns how many events were new.
+    in time. Returns the rows that were new, so rollups count each snapshot once.
     """
     if not rows:
-        return 0
+        return []
     # Only the newest row of each thing in this batch goes to state: one upsert per thing.
     latest: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -75,16 +83,18 @@ async def write_snapshots(engine: AsyncEngine, rows: list[dict[str, Any]]) -> in
     ]
     states = [e[2:] for r, e in zip(rows, events, strict=True) if latest[r["thing_id"]] is r]
     async with engine.begin() as conn:
-        before = await _count_existing(conn, rows)
+        present = await _existing_keys(conn, rows)
         await conn.exec_driver_sql(_EVENT_SQL.format(p=_placeholders(engine, 7)), events)
         await conn.exec_driver_sql(_STATE_SQL.format(p=_placeholders(engine, 5)), states)
-    return len(rows) - before
+    if not present:
+        return rows
+    return [r for r in rows if (r["spool_id"], r["seq"]) not in present]
 
 
-async def _count_existing(conn: Any, rows: list[dict[str, Any]]) -> int:
+async def _existing_keys(conn: Any, rows: list[dict[str, Any]]) -> set[tuple[str, int]]:
     # Resends are rare and come whole: checking the batch's seq range is one indexed query.
     spool_ids = {r["spool_id"] for r in rows}
-    total = 0
+    present: set[tuple[str, int]] = set()
     for spool_id in spool_ids:
         seqs = [r["seq"] for r in rows if r["spool_id"] == spool_id]
         result = await conn.execute(
@@ -94,9 +104,8 @@ async def _count_existing(conn: Any, rows: list[dict[str, Any]]) -> int:
                 snapshots.c.seq <= max(seqs),
             )
         )
-        present = {r[0] for r in result}
-        total += sum(1 for s in seqs if s in present)
-    return total
+        present.update((spool_id, int(r[0])) for r in result)
+    return present
 
 
 async def thing_history(
