@@ -16,6 +16,10 @@ from hashfleet.server.history_config import HistoryConfig, load_history_config
 from hashfleet.server.ingest.writer import Writer
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.registry import Registry
+from hashfleet.server.series.retention import Retention
+from hashfleet.server.series.rollup import Rollup
+from hashfleet.server.series.spec import StatSpec
+from hashfleet.server.series.taillog import History
 from hashfleet.server.store.engine import create_engine, migrate
 from hashfleet.server.store.kv import setdefault_value
 
@@ -36,18 +40,28 @@ class ServerState:
         self.writer = Writer(self.engine, self.live)
         self.bus: Bus = EmbeddedBus(max_rows=settings.ingest_max_batch)
         self.instance_id = ""
+        spec = StatSpec(self.history.stats)
+        self.rollup = Rollup(self.engine, self.live, spec, self.history.offsets)
+        self.writer.observers.append(self.rollup.observe)
+        self.series = History(self.engine, self.live, spec, self.history.offsets)
+        self.retention = Retention(self.engine, self.history.retention)
 
     async def start(self) -> None:
         """Migrate the store, load the registry, start the bus and live tasks."""
         await migrate(self.engine)
         self.instance_id = str(await setdefault_value(self.engine, "instance_id", new_id()))
         await self.registry.load()
+        await self.rollup.load()
         await self.bus.start(self.writer)
         self.live.start()
+        self.rollup.start()
+        self.retention.start()
         log.info("server %s started with %d things", self.instance_id, len(self.live.things))
 
     async def stop(self) -> None:
         """Drain the bus, stop live tasks, close the engine."""
         await self.bus.stop()
+        await self.retention.stop()
+        await self.rollup.stop()
         await self.live.stop()
         await self.engine.dispose()

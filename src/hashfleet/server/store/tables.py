@@ -128,6 +128,8 @@ thing_stats = Table(
     Column("ts", BigInteger, primary_key=True),
     Column("cnt", Integer, nullable=False),
     Column("data", JsonType, nullable=False),
+    # A late snapshot makes its bucket's tag entries be recomputed from every thing's row.
+    Index("ix_thing_stats_ts", "ts"),
 )
 
 # Per type and tag rollups at each timeframe (``stat-5m``, ``stat-30m``, ``stat-3h``,

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("cnt", sa.Integer, nullable=False),
         sa.Column("data", J, nullable=False),
     )
+    op.create_index("ix_thing_stats_ts", "thing_stats", ["ts"])
     op.create_table(
         "stats",
         sa.Column("key", sa.String(32), primary_key=True),

@@ -1,0 +1,1 @@
+"""Time series: rollups at every timeframe, tailLog and daily aggregates per timezone."""

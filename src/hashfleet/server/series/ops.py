@@ -1,0 +1,319 @@
+"""The rollup operations: snapshot → thing values, bucket reduction, things → tag entry,
+and merging entries over time (coarser levels, tailLog's aggregated fields).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from hashfleet.model.alert import SEVERITIES
+from hashfleet.model.snapshot import STATUS_ONLINE
+from hashfleet.server.series.spec import CONCAT_LIMIT, StatField, TypeSpec
+
+Data = dict[str, Any]
+
+
+class Entry:
+    """One log entry: bucket start, snapshots in it (``cnt``), 5-minute intervals, values."""
+
+    __slots__ = ("cnt", "data", "intervals", "ts")
+
+    def __init__(self, ts: int, cnt: int, intervals: int, data: Data) -> None:
+        self.ts = ts
+        self.cnt = cnt
+        self.intervals = intervals
+        self.data = data
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)) and value == value:
+        return float(value)
+    return None
+
+
+def _at(doc: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(part)
+    return doc
+
+
+def extract(spec: TypeSpec, thing_id: str, snap: Data | None, err: str | None) -> Data:
+    """The thing fields of one snapshot (``None`` where the snapshot has no value)."""
+    stats = (snap or {}).get("stats") or {}
+    online = snap is not None and err is None and stats.get("status") == STATUS_ONLINE
+    out: Data = {}
+    for name, tf in spec.thing.items():
+        if tf.path == "$online":
+            out[name] = 1.0 if online else 0.0
+        elif tf.path == "$offline_id":
+            out[name] = None if online else thing_id
+        elif tf.path == "$error":
+            out[name] = err
+        else:
+            value = _at(snap, tf.path)
+            num = _num(value)
+            if tf.op == "last":
+                out[name] = num * tf.scale if num is not None and tf.scale != 1.0 else value
+            else:
+                out[name] = None if num is None else num * tf.scale
+    return out
+
+
+class ThingAcc:
+    """A thing's running reduction over one 5-minute bucket."""
+
+    __slots__ = ("cnt", "counts", "last_ts", "values")
+
+    def __init__(self) -> None:
+        self.cnt = 0
+        self.values: Data = {}
+        self.counts: Counter[str] = Counter()
+        self.last_ts = -1
+
+    def add(self, spec: TypeSpec, ts: int, values: Data) -> None:
+        """Fold one snapshot's thing values in."""
+        self.cnt += 1
+        newest = ts >= self.last_ts
+        if newest:
+            self.last_ts = ts
+        for name, tf in spec.thing.items():
+            value = values.get(name)
+            if tf.op == "last":
+                if newest or name not in self.values:
+                    self.values[name] = value
+                continue
+            if value is None:
+                continue
+            cur = self.values.get(name)
+            if tf.op == "avg":
+                self.values[name] = value if cur is None else cur + value
+                self.counts[name] += 1
+            elif tf.op == "max":
+                self.values[name] = value if cur is None else max(cur, value)
+            elif tf.op == "min":
+                self.values[name] = value if cur is None else min(cur, value)
+
+    def absorb(self, spec: TypeSpec, other: ThingAcc) -> None:
+        """Fold another accumulator of the same thing and bucket in."""
+        newer = other.last_ts >= self.last_ts
+        self.cnt += other.cnt
+        self.counts.update(other.counts)
+        for name, tf in spec.thing.items():
+            cur, value = self.values.get(name), other.values.get(name)
+            if tf.op == "last":
+                if newer or name not in self.values:
+                    self.values[name] = value
+            elif value is None:
+                continue
+            elif cur is None:
+                self.values[name] = value
+            elif tf.op == "avg":
+                self.values[name] = cur + value
+            else:
+                self.values[name] = max(cur, value) if tf.op == "max" else min(cur, value)
+        self.last_ts = max(self.last_ts, other.last_ts)
+
+    def result(self, spec: TypeSpec) -> Data:
+        """The bucket's thing values (means divided out)."""
+        out: Data = {}
+        for name, tf in spec.thing.items():
+            value = self.values.get(name)
+            if tf.op == "avg" and value is not None:
+                value = value / self.counts[name]
+            out[name] = value
+        return out
+
+
+def merge_thing(spec: TypeSpec, a: Entry, b: Entry) -> Entry:
+    """Two partial 5-minute entries of one thing (a late arrival) → one."""
+    out: Data = {}
+    for name, tf in spec.thing.items():
+        va, vb = a.data.get(name), b.data.get(name)
+        if va is None or vb is None:
+            out[name] = vb if va is None else va
+        elif tf.op == "avg":
+            out[name] = (va * a.cnt + vb * b.cnt) / (a.cnt + b.cnt)
+        elif tf.op == "max":
+            out[name] = max(va, vb)
+        elif tf.op == "min":
+            out[name] = min(va, vb)
+        else:
+            out[name] = vb
+    return Entry(a.ts, a.cnt + b.cnt, 1, out)
+
+
+# -- things → one tag entry --------------------------------------------------------------
+
+
+def _values(things: Sequence[Data], src: str | None) -> list[float]:
+    out = []
+    for t in things:
+        n = _num(t.get(src)) if src else None
+        if n is not None:
+            out.append(n)
+    return out
+
+
+def _group_key(value: Any) -> str:
+    return "unknown" if value is None or value == "" else str(value)
+
+
+def _stat(sf: StatField, things: Sequence[Data], ids: Sequence[str], alerts: Counter[str]) -> Any:
+    op = sf.op
+    if op == "cnt":
+        return len(things) if sf.src is None else len(_values(things, sf.src))
+    if op == "alerts_aggr":
+        return {s: alerts.get(s, 0) for s in SEVERITIES}
+    if op in ("sum", "avg", "max", "min"):
+        vals = _values(things, sf.src)
+        if op == "sum":
+            return sum(vals) * sf.scale
+        if not vals:
+            return None
+        if op == "avg":
+            return sum(vals) / len(vals) * sf.scale
+        return (max(vals) if op == "max" else min(vals)) * sf.scale
+    if op == "obj_concat":
+        pairs = [(i, t.get(sf.src or "")) for i, t in zip(ids, things, strict=True)]
+        return dict(sorted((i, v) for i, v in pairs if v is not None)[:CONCAT_LIMIT])
+    if op == "arr_concat":
+        return sorted(str(v) for t in things if (v := t.get(sf.src or "")) is not None)[
+            :CONCAT_LIMIT
+        ]
+    groups: dict[str, list[float]] = {}
+    for t in things:
+        key = _group_key(t.get(sf.by or ""))
+        bucket = groups.setdefault(key, [])
+        n = _num(t.get(sf.src)) if sf.src else None
+        if n is not None:
+            bucket.append(n)
+        elif op in ("group_cnt", "group"):
+            bucket.append(1.0)
+    if op == "group":
+        return sorted(groups)
+    if op == "group_cnt":
+        return {k: len(v) for k, v in sorted(groups.items())}
+    if op == "group_sum":
+        return {k: sum(v) * sf.scale for k, v in sorted(groups.items())}
+    if op == "group_avg":
+        return {k: sum(v) / len(v) * sf.scale for k, v in sorted(groups.items()) if v}
+    return {k: max(v) * sf.scale for k, v in sorted(groups.items()) if v}  # group_max
+
+
+def _ratio(sf: StatField, data: Data) -> float | None:
+    num, den = _num(data.get(sf.num or "")), _num(data.get(sf.den or ""))
+    if num is None or not den:
+        return None
+    return num / den * sf.scale
+
+
+def stat_entry(
+    spec: TypeSpec, things: Sequence[Data], ids: Sequence[str], alerts: Counter[str]
+) -> Data:
+    """A tag's entry for one bucket from its things' 5-minute values."""
+    data: Data = {}
+    for name, sf in spec.stat.items():
+        if sf.op != "ratio":
+            data[name] = _stat(sf, things, ids, alerts)
+    for name, sf in spec.stat.items():
+        if sf.op == "ratio":
+            data[name] = _ratio(sf, data)
+    return data
+
+
+# -- entries over time --------------------------------------------------------------------
+
+_MEAN = frozenset({"sum", "avg", "cnt", "avg_thing"})
+_GROUP_ZERO = frozenset({"group_cnt", "group_sum"})
+
+
+def _weighted_mean(pairs: list[tuple[float, int]]) -> float | None:
+    total = sum(w for _, w in pairs)
+    if not total:
+        return None
+    return sum(v * w for v, w in pairs) / total
+
+
+def merge_field(op: str, entries: Sequence[Entry], name: str, weight: str) -> Any:
+    """One field over several entries, as its operation says (newest entry last)."""
+    values = [(e.data.get(name), getattr(e, weight)) for e in entries]
+    present = [(v, w) for v, w in values if v is not None]
+    if not present:
+        return None
+    if op in _MEAN:
+        nums = [(n, w) for v, w in present if (n := _num(v)) is not None]
+        return _weighted_mean(nums)
+    if op in ("max", "min"):
+        extremes = [n for v, _ in present if (n := _num(v)) is not None]
+        if not extremes:
+            return None
+        return max(extremes) if op == "max" else min(extremes)
+    if op in _GROUP_ZERO or op in ("group_avg", "group_max", "alerts_aggr"):
+        keys: dict[str, list[tuple[float, int]]] = {}
+        for v, w in present:
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    if (n := _num(x)) is not None:
+                        keys.setdefault(k, []).append((n, w))
+        if op in ("group_max", "alerts_aggr"):
+            return {k: max(n for n, _ in v) for k, v in sorted(keys.items())}
+        if op in _GROUP_ZERO:
+            # A key missing from an interval counted zero there (no such things then).
+            total = sum(w for _, w in present)
+            return {k: sum(n * w for n, w in v) / total for k, v in sorted(keys.items())}
+        return {k: _weighted_mean(v) for k, v in sorted(keys.items())}
+    return present[-1][0]  # group, obj_concat, arr_concat, last: the newest
+
+
+def stat_ops(spec: TypeSpec) -> dict[str, str]:
+    """Each stat field's operation."""
+    return {name: sf.op for name, sf in spec.stat.items()}
+
+
+def thing_ops(spec: TypeSpec) -> dict[str, str]:
+    """Each thing field's operation, as entries over time merge it."""
+    return {name: ("avg_thing" if tf.op == "avg" else tf.op) for name, tf in spec.thing.items()}
+
+
+def merge_entries(
+    ops: dict[str, str], entries: Sequence[Entry], ratios: dict[str, StatField] | None = None
+) -> Data:
+    """Entries (oldest first) → one set of values; ratios are recomputed from the merge.
+
+    Stat entries weigh by 5-minute intervals; thing entries (``avg_thing``) by snapshots.
+    """
+    data: Data = {}
+    for name, op in ops.items():
+        if op == "ratio":
+            continue
+        weight = "cnt" if op == "avg_thing" else "intervals"
+        data[name] = merge_field(op, entries, name, weight)
+    for name, sf in (ratios or {}).items():
+        data[name] = _ratio(sf, data)
+    return data
+
+
+def ratio_fields(spec: TypeSpec) -> dict[str, StatField]:
+    """The spec's ratio fields (recomputed after a merge, never averaged)."""
+    return {name: sf for name, sf in spec.stat.items() if sf.op == "ratio"}
+
+
+def cross_thing(spec: TypeSpec, per_thing: Iterable[Data]) -> Data:
+    """Several things' entries for the same bucket → one (``applyAggrCrossthg``)."""
+    things = list(per_thing)
+    out: Data = {}
+    for name, tf in spec.thing.items():
+        vals = _values(things, name)
+        if tf.op in ("avg", "last"):
+            out[name] = sum(vals) if vals else None
+        elif vals:
+            out[name] = max(vals) if tf.op == "max" else min(vals)
+        else:
+            out[name] = None
+    return out

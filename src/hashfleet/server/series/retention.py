@@ -1,0 +1,102 @@
+"""Retention: raw snapshots for days, rollups for months, daily entries for ever.
+
+Runs hourly; deletes in small chunks so ingest never waits long behind it. Raw snapshots
+are deleted per thing through the ``(thing_id, ts)`` index, so ingest pays for no extra
+index on time alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hashfleet.core.clock import now_ms
+from hashfleet.server.history_config import DAY_MS
+from hashfleet.server.history_config import Retention as RetentionConfig
+from hashfleet.server.store.tables import snapshots, stats, thing_stats
+
+log = logging.getLogger(__name__)
+
+_STAT_DAYS = {
+    "stat-5m": "stats_5m_days",
+    "stat-30m": "stats_30m_days",
+    "stat-3h": "stats_3h_days",
+    "stat-1D": "stats_1D_days",
+}
+
+
+class Retention:
+    """Deletes history older than each level's configured age."""
+
+    def __init__(self, engine: AsyncEngine, config: RetentionConfig, every_s: float = 3600) -> None:
+        self.engine = engine
+        self.config = config
+        self.every_s = every_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def prune(self, now: int | None = None) -> dict[str, int]:
+        """Delete what is past its age; returns rows deleted per level."""
+        now = now_ms() if now is None else now
+        done: dict[str, int] = {}
+        if self.config.snapshots_days:
+            done["snapshots"] = await self._prune_snapshots(
+                now - self.config.snapshots_days * DAY_MS
+            )
+        if self.config.thing_stats_days:
+            cutoff = now - self.config.thing_stats_days * DAY_MS
+            async with self.engine.begin() as conn:
+                result = await conn.execute(delete(thing_stats).where(thing_stats.c.ts < cutoff))
+            done["thing-5m"] = int(result.rowcount or 0)
+        for key, attr in _STAT_DAYS.items():
+            days = int(getattr(self.config, attr))
+            if not days:
+                continue
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    delete(stats).where(stats.c.key == key, stats.c.ts < now - days * DAY_MS)
+                )
+            done[key] = int(result.rowcount or 0)
+        return done
+
+    async def _prune_snapshots(self, cutoff: int) -> int:
+        async with self.engine.connect() as conn:
+            ids = [r[0] for r in await conn.execute(select(snapshots.c.thing_id).distinct())]
+        total = 0
+        for start in range(0, len(ids), 100):
+            chunk = ids[start : start + 100]
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    delete(snapshots).where(
+                        snapshots.c.thing_id.in_(chunk), snapshots.c.ts < cutoff
+                    )
+                )
+            total += int(result.rowcount or 0)
+            await asyncio.sleep(0)  # let ingest in between chunks
+        return total
+
+    def start(self) -> None:
+        """Prune now and then every ``every_s`` seconds."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="retention")
+
+    async def stop(self) -> None:
+        """Stop pruning."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                deleted = await self.prune()
+                if any(deleted.values()):
+                    log.info("retention: deleted %s", deleted)
+            except Exception:  # the loop must outlive a database hiccup
+                log.exception("retention run failed; retrying later")
+            await asyncio.sleep(self.every_s)

@@ -1,0 +1,307 @@
+"""Rollups built incrementally on ingest.
+
+Each stored snapshot is folded into its thing's running 5-minute bucket (in memory). Once a
+bucket is past (plus a grace period for stragglers) it is flushed in one transaction:
+the per-thing ``thing-5m`` entries, the per type-and-tag ``stat-5m`` entries, and the
+coarser levels containing it — ``stat-30m`` from 5-minute entries, ``stat-3h`` from 30-minute
+ones, and ``stat-1D`` once per configured timezone from the coarsest level aligned with
+its midnight. A snapshot arriving for a bucket already flushed (an agent's spool draining
+after an outage) is merged into the stored entries and its bucket recomputed, so history
+ends up the same whatever order snapshots came in. The flushed-through mark is stored with
+each flush; after a restart the unflushed buckets are rebuilt from the stored snapshots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from hashfleet.core.clock import now_ms
+from hashfleet.server.live.index import LiveIndex
+from hashfleet.server.series.ops import (
+    Entry,
+    ThingAcc,
+    extract,
+    merge_entries,
+    merge_thing,
+    ratio_fields,
+    stat_entry,
+    stat_ops,
+)
+from hashfleet.server.series.spec import StatSpec
+from hashfleet.server.store.series import (
+    StatKey,
+    stat_entries_between,
+    thing_entries_at,
+    upsert_stat_entries,
+    upsert_thing_entries,
+)
+from hashfleet.server.store.snapshots import dialect_insert
+from hashfleet.server.store.tables import kv, snapshots
+from hashfleet.wire.codec import json_loads
+
+log = logging.getLogger(__name__)
+
+STEP_MS = 300_000
+DAY_MS = 86_400_000
+# Coarse levels and the finer level each is built from.
+LEVELS: tuple[tuple[str, int, str], ...] = (
+    ("stat-30m", 1_800_000, "stat-5m"),
+    ("stat-3h", 10_800_000, "stat-30m"),
+)
+LEVEL_MS = {"stat-5m": STEP_MS, "stat-30m": 1_800_000, "stat-3h": 10_800_000, "stat-1D": DAY_MS}
+CLOSED_KEY = "rollup_closed_until"
+# Tags naming a single thing: its history is the thing-5m log, not a tag rollup.
+_PER_THING_TAGS = ("id-", "code-")
+
+AlertsOf = Callable[[str], Iterable[str]]
+
+
+def bucket_of(ts: int) -> int:
+    """The start of the 5-minute bucket holding ``ts``."""
+    return ts - ts % STEP_MS
+
+
+def day_start(ts: int, offset: int) -> int:
+    """The UTC ms of the local midnight (at ``offset``) starting the day holding ``ts``."""
+    return (ts + offset) // DAY_MS * DAY_MS - offset
+
+
+def rollup_tags(doc: dict[str, Any]) -> list[str]:
+    """The tags a thing's type-and-tag rollups are kept under."""
+    return [
+        t for t in doc.get("tags") or [] if isinstance(t, str) and not t.startswith(_PER_THING_TAGS)
+    ]
+
+
+class Rollup:
+    """Keeps thing-5m and stat-* logs up to date as snapshots are stored."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        live: LiveIndex,
+        spec: StatSpec,
+        offsets: list[int],
+        alerts_of: AlertsOf | None = None,
+        grace_ms: int = 30_000,
+        flush_every_s: float = 5.0,
+    ) -> None:
+        self.engine = engine
+        self.live = live
+        self.spec = spec
+        self.offsets = offsets
+        self.alerts_of = alerts_of
+        self.grace_ms = grace_ms
+        self.flush_every_s = flush_every_s
+        self.closed_until = 0
+        self._open: dict[int, dict[str, ThingAcc]] = {}
+        self._late: dict[int, dict[str, ThingAcc]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.buckets_flushed = 0
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    def observe(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Fold newly stored snapshot rows into their buckets."""
+        for row in rows:
+            doc = self.live.things.get(row["thing_id"])
+            if doc is None:
+                continue
+            spec = self.spec.get(str(doc.get("type")))
+            if spec is None:
+                continue
+            ts = int(row["ts"])
+            bucket = bucket_of(ts)
+            target = self._open if bucket >= self.closed_until else self._late
+            acc = target.setdefault(bucket, {}).get(row["thing_id"])
+            if acc is None:
+                acc = target[bucket][row["thing_id"]] = ThingAcc()
+            snap = row["doc"] if "doc" in row else row.get("snap")
+            acc.add(spec, ts, extract(spec, row["thing_id"], snap, row.get("err")))
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def load(self, now: int | None = None) -> None:
+        """Read the flushed-through mark and rebuild unflushed buckets from stored snapshots."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(kv.c.value).where(kv.c.key == CLOSED_KEY))).first()
+        now = now_ms() if now is None else now
+        if row is None:
+            # A new store: history starts with the current bucket.
+            self.closed_until = bucket_of(now)
+            return
+        self.closed_until = int(row[0])
+        await self._rebuild()
+
+    async def _rebuild(self) -> None:
+        stmt = (
+            select(snapshots.c.thing_id, snapshots.c.ts, snapshots.c.err, snapshots.c.snap)
+            .where(snapshots.c.ts >= self.closed_until)
+            .execution_options(yield_per=5000)
+        )
+        count = 0
+        async with self.engine.connect() as conn:
+            result = await conn.stream(stmt)
+            async for thing_id, ts, err, snap in result:
+                if isinstance(snap, (str, bytes)):
+                    snap = json_loads(snap)
+                self.observe([{"thing_id": thing_id, "ts": ts, "err": err, "snap": snap}])
+                count += 1
+        if count:
+            log.info("rollups: rebuilt unflushed buckets from %d stored snapshots", count)
+
+    def start(self) -> None:
+        """Flush closed buckets periodically."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="rollup-flush")
+
+    async def stop(self) -> None:
+        """Flush what is due, stop; open buckets are rebuilt from the store at next start."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+            try:
+                await self.flush()
+            except Exception:  # stopping must finish; the raw snapshots are stored
+                log.exception("final rollup flush failed")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_every_s)
+            try:
+                await self.flush()
+            except Exception:  # the loop must outlive a database hiccup
+                log.exception("rollup flush failed; retrying")
+
+    # -- flush ----------------------------------------------------------------------------
+
+    async def flush(self, now: int | None = None) -> int:
+        """Write every bucket that is over (and every late one); returns how many."""
+        async with self._lock:
+            now = now_ms() if now is None else now
+            limit = bucket_of(now - self.grace_ms)
+            due = sorted(b for b in self._open if b + STEP_MS <= limit)
+            late = sorted(self._late)
+            if limit > self.closed_until:
+                self.closed_until = limit
+            # The mark stored with each bucket never passes a bucket not yet written, so a
+            # crash mid-flush rebuilds exactly what is missing.
+            marks = [*due[1:], self.closed_until] if due else []
+            work = [(b, self._open.pop(b), m, False) for b, m in zip(due, marks, strict=True)]
+            work += [(b, self._late.pop(b), self.closed_until, True) for b in late]
+            done = 0
+            for bucket, accs, mark, is_late in work:
+                try:
+                    await self._write_bucket(bucket, accs, is_late, mark)
+                except Exception:
+                    # Keep the data: it is retried as a late bucket (merged with what is
+                    # stored, which a failed transaction left untouched).
+                    kept = self._late.setdefault(bucket, {})
+                    for thing_id, acc in accs.items():
+                        doc = self.live.things.get(thing_id)
+                        spec = self.spec.get(str(doc.get("type"))) if doc else None
+                        if spec is not None and thing_id in kept:
+                            acc.absorb(spec, kept[thing_id])
+                        kept[thing_id] = acc
+                    raise
+                done += 1
+            if not work and self.closed_until:
+                await self._save_mark()
+            self.buckets_flushed += done
+            return done
+
+    async def _save_mark(self) -> None:
+        async with self.engine.begin() as conn:
+            await self._mark(conn, self.closed_until)
+
+    async def _mark(self, conn: AsyncConnection, mark: int) -> None:
+        stmt = dialect_insert(self.engine, kv).values(key=CLOSED_KEY, value=mark)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key"], set_={"value": stmt.excluded.value}
+        )
+        await conn.execute(stmt)
+
+    async def _write_bucket(
+        self, bucket: int, accs: dict[str, ThingAcc], late: bool, mark: int
+    ) -> None:
+        entries: dict[str, Entry] = {}
+        for thing_id, acc in accs.items():
+            doc = self.live.things.get(thing_id)
+            spec = self.spec.get(str(doc.get("type"))) if doc else None
+            if spec is not None:
+                entries[thing_id] = Entry(bucket, acc.cnt, 1, acc.result(spec))
+        async with self.engine.begin() as conn:
+            if late:
+                stored = await thing_entries_at(conn, bucket, list(entries))
+                for thing_id, old in stored.items():
+                    doc = self.live.things[thing_id]
+                    spec = self.spec.get(str(doc.get("type")))
+                    if spec is not None:
+                        entries[thing_id] = merge_thing(spec, old, entries[thing_id])
+            await upsert_thing_entries(self.engine, conn, entries)
+            every = await thing_entries_at(conn, bucket) if late else entries
+            await upsert_stat_entries(
+                self.engine, conn, "stat-5m", 0, self._tag_entries(bucket, every)
+            )
+            await self._roll_up(conn, bucket)
+            await self._mark(conn, mark)
+
+    def _tag_entries(self, bucket: int, entries: dict[str, Entry]) -> dict[StatKey, Entry]:
+        groups: dict[StatKey, list[str]] = {}
+        for thing_id in entries:
+            doc = self.live.things.get(thing_id)
+            if doc is None:
+                continue
+            for tag in rollup_tags(doc):
+                groups.setdefault((str(doc["type"]), tag), []).append(thing_id)
+        out: dict[StatKey, Entry] = {}
+        for (thing_type, tag), ids in groups.items():
+            spec = self.spec.get(thing_type)
+            if spec is None:
+                continue
+            ids.sort()
+            alerts: Counter[str] = Counter()
+            if self.alerts_of is not None:
+                for thing_id in ids:
+                    alerts.update(self.alerts_of(thing_id))
+            things = [entries[i].data for i in ids]
+            data = stat_entry(spec, things, ids, alerts)
+            cnt = sum(entries[i].cnt for i in ids)
+            out[(thing_type, tag)] = Entry(bucket, cnt, 1, data)
+        return out
+
+    async def _roll_up(self, conn: AsyncConnection, bucket: int) -> None:
+        for key, size, finer in LEVELS:
+            start = bucket - bucket % size
+            await self._merge_level(conn, key, 0, start, size, finer)
+        for offset in self.offsets:
+            start = day_start(bucket, offset)
+            # The coarsest level whose buckets fall on this timezone's midnights.
+            finer = next((k for k, size, _ in reversed(LEVELS) if offset % size == 0), "stat-5m")
+            await self._merge_level(conn, "stat-1D", offset, start, DAY_MS, finer)
+
+    async def _merge_level(
+        self, conn: AsyncConnection, key: str, tz: int, start: int, size: int, finer: str
+    ) -> None:
+        parts = await stat_entries_between(conn, finer, 0, start, start + size)
+        out: dict[StatKey, Entry] = {}
+        for (thing_type, tag), entries in parts.items():
+            spec = self.spec.get(thing_type)
+            if spec is None:
+                continue
+            data = merge_entries(stat_ops(spec), entries, ratio_fields(spec))
+            cnt = sum(e.cnt for e in entries)
+            intervals = sum(e.intervals for e in entries)
+            out[(thing_type, tag)] = Entry(start, cnt, intervals, data)
+        await upsert_stat_entries(self.engine, conn, key, tz, out)
