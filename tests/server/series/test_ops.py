@@ -78,7 +78,6 @@ def test_stat_entry_every_op() -> None:
     assert data["things_cnt"] == 3 and data["online_cnt"] == 2.0
     assert data["status_group_cnt"] == {"offline": 1, "online": 2}
     assert data["hashrate_mhs_model_group_sum"] == {"S19": 100.0, "S21": 50.0}
-    assert data["offline_things"] == ["m3"]
     assert data["efficiency_w_ths"] == pytest.approx(4500 / 150 * 1e6)
     assert data["alerts"] == {"critical": 1, "high": 0, "medium": 0, "low": 2}
 
@@ -90,6 +89,7 @@ def test_custom_spec_ops_obj_concat_group_avg_max_min() -> None:
                 "thing": {
                     "t": {"path": "stats.environment.temperature_c"},
                     "room": {"path": "info.room", "op": "last"},
+                    "down": {"path": "$offline_id", "op": "last"},
                 },
                 "stat": {
                     "by_thing": {"op": "obj_concat", "src": "t"},
@@ -98,17 +98,23 @@ def test_custom_spec_ops_obj_concat_group_avg_max_min() -> None:
                     "room_max": {"op": "group_max", "src": "t", "by": "room"},
                     "coldest": {"op": "min", "src": "t"},
                     "seen": {"op": "cnt", "src": "t"},
+                    "offline": {"op": "arr_concat", "src": "down"},
                 },
             }
         }
     ).types["sensor"]  # fmt: skip
-    things = [{"t": 20.0, "room": "a"}, {"t": 30.0, "room": "a"}, {"t": None, "room": "b"}]
+    things = [
+        {"t": 20.0, "room": "a", "down": None},
+        {"t": 30.0, "room": "a", "down": None},
+        {"t": None, "room": "b", "down": "s3"},
+    ]
     data = stat_entry(spec, things, ["s1", "s2", "s3"], Counter())
     assert data["by_thing"] == {"s1": 20.0, "s2": 30.0}
     assert data["rooms"] == ["a", "b"]
     assert data["room_avg"] == {"a": 25.0}
     assert data["room_max"] == {"a": 30.0}
     assert data["coldest"] == 20.0 and data["seen"] == 2
+    assert data["offline"] == ["s3"]
 
 
 def test_merge_over_time_weighs_by_intervals_and_recomputes_ratios() -> None:

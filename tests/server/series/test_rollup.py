@@ -111,6 +111,12 @@ async def test_a_bucket_flushes_into_every_level(env: Env) -> None:
     [entry] = await env.tail(key="stat-5m")
     assert entry["things_cnt"] == 2 and entry["alerts"]["high"] == 1
     assert entry["efficiency_w_ths"] == pytest.approx(30.0)
+    # Projected in SQL: a ratio reads its numerator and denominator, returns only itself.
+    [eff] = await env.tail(key="stat-5m", aggrFields={"efficiency_w_ths_aggr": 1, "nope": 1})
+    assert eff["efficiency_w_ths_aggr"] == pytest.approx(30.0)
+    assert set(eff) == {"ts", "efficiency_w_ths_aggr", "aggrTsRange", "aggrCount", "aggrIntervals"}
+    [few] = await env.tail(key="stat-5m", fields={"things_cnt": 1, "status_group_cnt": 1})
+    assert few == {"ts": T0, "things_cnt": 2, "status_group_cnt": {"online": 2}}
     assert await env.tail(key="stat-5m", tag="id-m1") == []  # per-thing tags have thing-5m
 
     for key in ("stat-30m", "stat-3h", "stat-1D"):
@@ -187,7 +193,7 @@ async def test_cross_thing_and_realtime(env: Env) -> None:
     env.live.apply([row("m1", T0 + 2000, 90)])
     [now] = await env.tail(key="stat-rtd")
     assert now["hashrate_mhs_5m_sum"] == pytest.approx(90e6)  # m2 has no snapshot: offline
-    assert now["online_cnt"] == 1 and now["offline_things"] == ["m2"]
+    assert now["online_cnt"] == 1 and now["things_cnt"] == 2
 
 
 async def test_custom_range_aggr_daily_and_merged(env: Env) -> None:

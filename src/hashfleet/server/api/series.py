@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hashfleet.server.api.deps import get_state, user_principal
 from hashfleet.server.auth.principal import Principal
 from hashfleet.server.state import ServerState
+from hashfleet.wire.codec import json_dumps
 
 router = APIRouter(prefix="/rpc", tags=["history"])
 
@@ -57,31 +58,48 @@ def _body(req: BaseModel) -> dict[str, Any]:
     return data
 
 
-@router.post("/tailLog", summary="Time-series entries of a type and tag, plain or merged")
+def _json(result: Any) -> Response:
+    # Thousands of entries: encoded straight to bytes, not walked by jsonable_encoder.
+    return Response(json_dumps(result), media_type="application/json")
+
+
+@router.post(
+    "/tailLog",
+    summary="Time-series entries of a type and tag, plain or merged",
+    response_model=list[dict[str, Any]],
+)
 async def tail_log(
     req: TailLogRequest,
     state: ServerState = Depends(get_state),
     _p: Principal = Depends(user_principal),
-) -> list[dict[str, Any]]:
+) -> Response:
     """tailLog."""
-    return await state.series.tail_log(_body(req))
+    return _json(await state.series.tail_log(_body(req)))
 
 
-@router.post("/tailLogMulti", summary="Several tailLogs in one call")
+@router.post(
+    "/tailLogMulti",
+    summary="Several tailLogs in one call",
+    response_model=list[list[dict[str, Any]]],
+)
 async def tail_log_multi(
     req: TailLogMultiRequest,
     state: ServerState = Depends(get_state),
     _p: Principal = Depends(user_principal),
-) -> list[list[dict[str, Any]]]:
+) -> Response:
     """tailLogMulti."""
-    return await state.series.tail_log_multi(_body(req))
+    return _json(await state.series.tail_log_multi(_body(req)))
 
 
-@router.post("/tailLogCustomRangeAggr", summary="Daily aggregates over date ranges")
+@router.post(
+    "/tailLogCustomRangeAggr",
+    summary="Daily aggregates over date ranges",
+    response_model=list[dict[str, Any]],
+)
 async def tail_log_custom_range_aggr(
     req: CustomRangeRequest,
     state: ServerState = Depends(get_state),
     _p: Principal = Depends(user_principal),
-) -> list[dict[str, Any]]:
+) -> Response:
     """tailLogCustomRangeAggr."""
-    return await state.series.custom_range_aggr(_body(req))
+    return _json(await state.series.custom_range_aggr(_body(req)))

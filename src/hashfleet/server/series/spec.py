@@ -97,7 +97,6 @@ def _miner_like(extra_thing: dict[str, Any] | None = None) -> dict[str, Any]:
         "things_cnt": {"op": "cnt"},
         "status_group_cnt": {"op": "group_cnt", "by": "status"},
         "hashrate_mhs_model_group_sum": {"op": "group_sum", "src": "hashrate_mhs", "by": "model"},
-        "offline_things": {"op": "arr_concat", "src": "offline_id"},
         # W per TH/s: power over hashrate in TH/s (MH/s times 1e-6).
         "efficiency_w_ths": {
             "op": "ratio",
@@ -118,7 +117,6 @@ def _device(thing: dict[str, Any], stat: dict[str, Any]) -> dict[str, Any]:
     base_stat = {
         "online_cnt": {"op": "sum", "src": "online"},
         "things_cnt": {"op": "cnt"},
-        "offline_things": {"op": "arr_concat", "src": "offline_id"},
         "alerts": {"op": "alerts_aggr"},
     }
     return {"thing": {**base_thing, **thing}, "stat": {**base_stat, **stat}}

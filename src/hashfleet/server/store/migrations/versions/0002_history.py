@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column("thing_id", sa.String(128), primary_key=True),
         sa.Column("ts", sa.BigInteger, primary_key=True),
         sa.Column("cnt", sa.Integer, nullable=False),
-        sa.Column("data", J, nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
     )
     op.create_index("ix_thing_stats_ts", "thing_stats", ["ts"])
     op.create_table(
@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("ts", sa.BigInteger, primary_key=True),
         sa.Column("cnt", sa.Integer, nullable=False),
         sa.Column("intervals", sa.Integer, nullable=False),
-        sa.Column("data", J, nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
     )
     op.create_table(
         "alerts",
