@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 import uvicorn
 
+from hashfleet.core.errors import HashfleetError
 from hashfleet.core.files import write_private
 from hashfleet.core.settings import Settings
 from hashfleet.server.app import create_app
@@ -25,12 +26,27 @@ def server(
     database_url: str = typer.Option(
         None, help="sqlite:///path or postgresql://user@host/db (default: SQLite in data dir)."
     ),
+    history_config: str = typer.Option(
+        None,
+        help="JSON file: timezones, retention, rollup spec, alert rules, notifiers "
+        "(docs/HISTORY.md).",
+    ),
 ) -> None:
     """Run the server. On first start it creates an 'admin' user and prints its password."""
-    settings = Settings.from_env(host=host, port=port, data_dir=data_dir, database_url=database_url)
-    asyncio.run(_bootstrap_admin(ServerState(settings)))
-    # A fresh state for the server: the bootstrap's engine belonged to its own event loop.
-    app = create_app(state=ServerState(settings))
+    settings = Settings.from_env(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        history_config=history_config,
+    )
+    try:
+        asyncio.run(_bootstrap_admin(ServerState(settings)))
+        # A fresh state for the server: the bootstrap's engine belonged to its own loop.
+        app = create_app(state=ServerState(settings))
+    except HashfleetError as exc:
+        typer.echo(f"{exc.code}: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", ws_max_size=1 << 20)
 
 

@@ -35,12 +35,31 @@ def _num(value: Any) -> float | None:
     return None
 
 
-def _at(doc: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(doc, dict):
-            return None
-        doc = doc.get(part)
-    return doc
+_PATH, _ONLINE, _OFFLINE_ID, _ERROR = range(4)
+_SOURCES = {"$online": _ONLINE, "$offline_id": _OFFLINE_ID, "$error": _ERROR}
+
+
+class Plan:
+    """A type's thing fields compiled for the ingest hot path (paths split once)."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, spec: TypeSpec) -> None:
+        self.fields = tuple(
+            (name, _SOURCES.get(tf.path, _PATH), tuple(tf.path.split(".")), tf.op, tf.scale)
+            for name, tf in spec.thing.items()
+        )
+
+
+_PLANS: dict[int, tuple[TypeSpec, Plan]] = {}
+
+
+def plan_of(spec: TypeSpec) -> Plan:
+    """The compiled plan of ``spec`` (cached for the spec's lifetime)."""
+    hit = _PLANS.get(id(spec))
+    if hit is None or hit[0] is not spec:
+        hit = _PLANS[id(spec)] = (spec, Plan(spec))
+    return hit[1]
 
 
 def extract(spec: TypeSpec, thing_id: str, snap: Data | None, err: str | None) -> Data:
@@ -48,20 +67,22 @@ def extract(spec: TypeSpec, thing_id: str, snap: Data | None, err: str | None) -
     stats = (snap or {}).get("stats") or {}
     online = snap is not None and err is None and stats.get("status") == STATUS_ONLINE
     out: Data = {}
-    for name, tf in spec.thing.items():
-        if tf.path == "$online":
+    for name, kind, parts, op, scale in plan_of(spec).fields:
+        if kind == _ONLINE:
             out[name] = 1.0 if online else 0.0
-        elif tf.path == "$offline_id":
+        elif kind == _OFFLINE_ID:
             out[name] = None if online else thing_id
-        elif tf.path == "$error":
+        elif kind == _ERROR:
             out[name] = err
         else:
-            value = _at(snap, tf.path)
+            value: Any = snap
+            for part in parts:
+                value = value.get(part) if type(value) is dict else None
             num = _num(value)
-            if tf.op == "last":
-                out[name] = num * tf.scale if num is not None and tf.scale != 1.0 else value
+            if op == "last":
+                out[name] = num * scale if num is not None and scale != 1.0 else value
             else:
-                out[name] = None if num is None else num * tf.scale
+                out[name] = None if num is None else num * scale
     return out
 
 
@@ -82,22 +103,26 @@ class ThingAcc:
         newest = ts >= self.last_ts
         if newest:
             self.last_ts = ts
-        for name, tf in spec.thing.items():
+        acc = self.values
+        for name, _kind, _parts, op, _scale in plan_of(spec).fields:
             value = values.get(name)
-            if tf.op == "last":
-                if newest or name not in self.values:
-                    self.values[name] = value
+            if op == "last":
+                if newest or name not in acc:
+                    acc[name] = value
                 continue
             if value is None:
                 continue
-            cur = self.values.get(name)
-            if tf.op == "avg":
-                self.values[name] = value if cur is None else cur + value
+            cur = acc.get(name)
+            if op == "avg":
+                acc[name] = value if cur is None else cur + value
                 self.counts[name] += 1
-            elif tf.op == "max":
-                self.values[name] = value if cur is None else max(cur, value)
-            elif tf.op == "min":
-                self.values[name] = value if cur is None else min(cur, value)
+            elif cur is None:
+                acc[name] = value
+            elif op == "max":
+                if value > cur:
+                    acc[name] = value
+            elif value < cur:
+                acc[name] = value
 
     def absorb(self, spec: TypeSpec, other: ThingAcc) -> None:
         """Fold another accumulator of the same thing and bucket in."""
