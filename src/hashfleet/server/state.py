@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hashfleet.core.files import make_private_dir
 from hashfleet.core.ids import new_id
 from hashfleet.core.settings import Settings
+from hashfleet.server.alerts.engine import AlertEngine
 from hashfleet.server.auth.service import AuthService
 from hashfleet.server.bus.base import Bus
 from hashfleet.server.bus.embedded import EmbeddedBus
@@ -45,6 +46,10 @@ class ServerState:
         self.writer.observers.append(self.rollup.observe)
         self.series = History(self.engine, self.live, spec, self.history.offsets)
         self.retention = Retention(self.engine, self.history.retention)
+        self.alerts = AlertEngine(self.engine, self.live, self.history.alerts)
+        self.writer.observers.append(self.alerts.observe)
+        self.rollup.alerts_of = self.alerts.severities_of
+        self.series.alerts_of = self.alerts.severities_of
 
     async def start(self) -> None:
         """Migrate the store, load the registry, start the bus and live tasks."""
@@ -52,9 +57,11 @@ class ServerState:
         self.instance_id = str(await setdefault_value(self.engine, "instance_id", new_id()))
         await self.registry.load()
         await self.rollup.load()
+        await self.alerts.load()
         await self.bus.start(self.writer)
         self.live.start()
         self.rollup.start()
+        self.alerts.start()
         self.retention.start()
         log.info("server %s started with %d things", self.instance_id, len(self.live.things))
 
@@ -63,5 +70,6 @@ class ServerState:
         await self.bus.stop()
         await self.retention.stop()
         await self.rollup.stop()
+        await self.alerts.stop()
         await self.live.stop()
         await self.engine.dispose()

@@ -8,11 +8,11 @@ to keep up loses its queued diffs and gets a fresh full state instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from hashfleet.core.tasks import cancel_task
 from hashfleet.wire.codec import json_dumps_str
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,5 @@ class ChannelHub:
 
     async def stop(self) -> None:
         """Stop the flushing task."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from hashfleet.core.clock import now_ms
 from hashfleet.model.snapshot import STATUS_OFFLINE
@@ -27,11 +27,25 @@ THING_PREFIX = "thing:"
 log = logging.getLogger(__name__)
 
 
+class ChannelProvider(Protocol):
+    """A channel served by another part of the server (alerts) through the index's hub."""
+
+    def full_state(self) -> Any:
+        """What a new subscriber gets first."""
+
+    def diff(self, keys: set[str]) -> Any:
+        """The message for the keys marked since the last diff."""
+
+
 class LiveIndex:
     """Latest state per thing plus fleet aggregates, published on channels."""
 
+    # Names of provided channels; class-wide because valid_channel is a static check.
+    provided: ClassVar[set[str]] = set()
+
     def __init__(self, stale_ms: int = 60_000, throttle_s: float = 1.0) -> None:
         self.stale_ms = stale_ms
+        self.providers: dict[str, ChannelProvider] = {}
         self.things: dict[str, dict[str, Any]] = {}
         self.aggregates = Aggregates()
         # Things with a live (non-offline-by-staleness) snapshot, in arrival order, so the
@@ -145,6 +159,11 @@ class LiveIndex:
 
     # -- channels -------------------------------------------------------------------------
 
+    def provide(self, channel: str, provider: ChannelProvider) -> None:
+        """Serve ``channel`` from ``provider``; it marks changes with ``hub.mark``."""
+        self.providers[channel] = provider
+        LiveIndex.provided.add(channel)
+
     def _changed(self, doc: dict[str, Any]) -> None:
         thing_id = doc["id"]
         if self.aggregates.apply(thing_id, str(doc.get("type")), contribution_of(doc)):
@@ -153,6 +172,8 @@ class LiveIndex:
         self.hub.mark(THING_PREFIX + thing_id, "doc")
 
     def _full_state(self, channel: str) -> Any:
+        if channel in self.providers:
+            return self.providers[channel].full_state()
         if channel == FLEET:
             return {"rows": [summary_row(d) for d in self.things.values()]}
         if channel == AGGREGATES:
@@ -162,6 +183,8 @@ class LiveIndex:
         return None
 
     def _diff(self, channel: str, keys: set[str]) -> Any:
+        if channel in self.providers:
+            return self.providers[channel].diff(keys)
         if channel == FLEET:
             upsert = [summary_row(self.things[k]) for k in keys if k in self.things]
             removed = [k for k in keys if k not in self.things]
@@ -172,8 +195,10 @@ class LiveIndex:
     @staticmethod
     def valid_channel(channel: str) -> bool:
         """Whether ``channel`` names a channel this index publishes."""
-        return channel in (FLEET, AGGREGATES) or (
-            channel.startswith(THING_PREFIX) and len(channel) > len(THING_PREFIX)
+        return (
+            channel in (FLEET, AGGREGATES)
+            or channel in LiveIndex.provided
+            or (channel.startswith(THING_PREFIX) and len(channel) > len(THING_PREFIX))
         )
 
 

@@ -8,13 +8,13 @@ index on time alone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.core.clock import now_ms
+from hashfleet.core.tasks import cancel_task
 from hashfleet.server.history_config import DAY_MS
 from hashfleet.server.history_config import Retention as RetentionConfig
 from hashfleet.server.store.tables import snapshots, stats, thing_stats
@@ -85,11 +85,8 @@ class Retention:
 
     async def stop(self) -> None:
         """Stop pruning."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

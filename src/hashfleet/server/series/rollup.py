@@ -14,7 +14,6 @@ each flush; after a restart the unflushed buckets are rebuilt from the stored sn
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -24,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hashfleet.core.clock import now_ms
+from hashfleet.core.tasks import cancel_task
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.series.ops import (
     Entry,
@@ -166,15 +166,14 @@ class Rollup:
 
     async def stop(self) -> None:
         """Flush what is due, stop; open buckets are rebuilt from the store at next start."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-            try:
-                await self.flush()
-            except Exception:  # stopping must finish; the raw snapshots are stored
-                log.exception("final rollup flush failed")
+        if self._task is None:
+            return
+        await cancel_task(self._task)
+        self._task = None
+        try:
+            await self.flush()
+        except Exception:  # stopping must finish; the raw snapshots are stored
+            log.exception("final rollup flush failed")
 
     async def _run(self) -> None:
         while True:

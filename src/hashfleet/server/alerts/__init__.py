@@ -1,0 +1,1 @@
+"""Alerts: rules on each thing's snapshots, open while the condition holds, then history."""
