@@ -6,13 +6,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 
+from hashfleet.model.alert import Alert
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.series.rollup import DAY_MS, STEP_MS, Rollup, day_start
 from hashfleet.server.series.spec import StatSpec
 from hashfleet.server.series.taillog import History
 from hashfleet.server.store import racks, things
+from hashfleet.server.store.alerts import alert_history, save_alerts
 from hashfleet.server.store.engine import create_engine, migrate
 from hashfleet.server.store.snapshots import store_snapshots
 
@@ -231,9 +234,17 @@ async def test_retention_prunes_each_level_by_its_age(env: Env) -> None:
     await store_snapshots(env.engine, rows)
     env.rollup.observe(rows)
     await env.rollup.flush(now=T0 + 2 * STEP_MS)
-    config = RetentionConfig(snapshots_days=1, thing_stats_days=2, stats_5m_days=2)
+    old = Alert(id="a-old", thing_id="m1", code="fan_stopped", severity="high", name="n",
+                description="d", created_at=T0, updated_at=T0, closed_at=T0 + 1000)  # fmt: skip
+    still_open = msgspec.structs.replace(old, id="a-open", closed_at=None)
+    recent = msgspec.structs.replace(old, id="a-new", closed_at=T0 + 2 * DAY_MS + 5)
+    await save_alerts(env.engine, [old, still_open, recent], [])
+    config = RetentionConfig(snapshots_days=1, thing_stats_days=2, stats_5m_days=2, alerts_days=2)
     deleted = await Retention(env.engine, config).prune(now=T0 + 3 * DAY_MS)
     assert deleted["snapshots"] == 1 and deleted["thing-5m"] == 1 and deleted["stat-5m"] >= 1
+    assert deleted["alerts"] == 1  # closed before the cutoff; the open one is kept
+    left = await alert_history(env.engine, include_open=True)
+    assert sorted(a.id for a in left) == ["a-new", "a-open"]
     assert "stat-1D" not in deleted  # daily entries are kept for ever
     assert await env.tail(key="stat-5m") == []
     assert len(await env.tail(key="stat-1D")) == 1
