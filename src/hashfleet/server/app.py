@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from hashfleet import __version__
 from hashfleet.core.settings import Settings
-from hashfleet.server.api import agent, alerts, discovery, fleet, rpc, series, ws
+from hashfleet.server.api import agent, alerts, discovery, fleet, logs, rpc, series, ws
 from hashfleet.server.api.errors import install_error_handlers
 from hashfleet.server.state import ServerState
 from hashfleet.server.web import pages
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
     install_error_handlers(app)
     app.include_router(rpc.router)
     app.include_router(series.router)
+    app.include_router(logs.router)
     app.include_router(agent.router)
     app.include_router(fleet.router)
     app.include_router(alerts.router)

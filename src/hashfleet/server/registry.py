@@ -5,8 +5,10 @@ Writes go to the store first, then to the live index, which answers every read.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.core.clock import now_ms
@@ -18,11 +20,14 @@ from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.query.matcher import compile_query
 from hashfleet.server.query.paths import project
 from hashfleet.server.query.sort import sort_docs
+from hashfleet.server.store import changes as change_store
 from hashfleet.server.store import racks as rack_store
 from hashfleet.server.store import things as thing_store
 
 MAX_LIMIT = 100_000
 DEFAULT_LIMIT = 100
+
+log = logging.getLogger(__name__)
 
 
 def doc_from_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -117,8 +122,13 @@ class Registry:
 
     # -- things ---------------------------------------------------------------------------
 
-    async def register_things(self, reqs: list[dict[str, Any]]) -> list[str]:
-        """Register several things in one transaction; returns their ids."""
+    async def register_things(
+        self, reqs: list[dict[str, Any]], *, user: str | None = None
+    ) -> list[str]:
+        """Register several things in one transaction; returns their ids.
+
+        Each gets a ``register`` row in the change log, by ``user``.
+        """
         now = now_ms()
         rows = []
         seen_ids: set[str] = set()
@@ -141,6 +151,19 @@ class Registry:
         await thing_store.insert_things(self.engine, rows)
         for row in rows:
             self.live.put_thing(doc_from_row({**row, "last": None}))
+        await self._log_changes(
+            [
+                change_store.change_row(
+                    row["id"],
+                    now,
+                    change_store.REGISTER,
+                    change_store.thing_diff({}, row),
+                    user,
+                    _comment(req),
+                )
+                for row, req in zip(rows, reqs, strict=True)
+            ]
+        )
         return [r["id"] for r in rows]
 
     def _new_thing_row(self, req: dict[str, Any], now: int) -> dict[str, Any]:
@@ -182,8 +205,12 @@ class Registry:
             "updated_at": now,
         }
 
-    async def update_thing(self, req: dict[str, Any]) -> int:
-        """updateThing: merge (or with forceOverwrite replace) opts, info and tags."""
+    async def update_thing(self, req: dict[str, Any], *, user: str | None = None) -> int:
+        """updateThing: merge (or with forceOverwrite replace) opts, info and tags.
+
+        A real change gets an ``update`` row in the change log, by ``user``; an update that
+        changes nothing writes nothing.
+        """
         thing_id = req.get("id")
         if not isinstance(thing_id, str):
             raise BadRequest("id is required", code="ERR_THING_ID_INVALID")
@@ -206,11 +233,19 @@ class Registry:
             base = default_tags(doc["type"], doc["id"], doc["code"], doc["rack"] or "")
             kept = base if force else doc["tags"]
             values["tags"] = kept + [t for t in tags if t not in kept]
-        if not values:
+        diff = change_store.thing_diff(doc, {**doc, **values})
+        if not diff:
             return 1
         values["updated_at"] = now_ms()
         await thing_store.update_thing(self.engine, thing_id, values)
         self.live.put_thing({**doc, **values})
+        await self._log_changes(
+            [
+                change_store.change_row(
+                    thing_id, values["updated_at"], change_store.UPDATE, diff, user, _comment(req)
+                )
+            ]
+        )
         return 1
 
     def list_things(self, req: dict[str, Any]) -> list[dict[str, Any]]:
@@ -243,8 +278,11 @@ class Registry:
         docs = sort_docs(docs, sort)
         return docs[off : off + lim]
 
-    async def forget_things(self, req: dict[str, Any]) -> int:
-        """forgetThings: by ids, by query, or all; returns how many were removed."""
+    async def forget_things(self, req: dict[str, Any], *, user: str | None = None) -> int:
+        """forgetThings: by ids, by query, or all; returns how many were removed.
+
+        Each gets a ``forget`` row in the change log, by ``user``, with what it was.
+        """
         if req.get("all"):
             ids = list(self.live.things)
         elif req.get("ids") is not None:
@@ -258,9 +296,32 @@ class Registry:
         else:
             raise BadRequest("give ids, query or all: true", code="ERR_QUERY_INVALID")
         removed = await thing_store.delete_things(self.engine, ids)
+        now = now_ms()
+        rows = []
         for thing_id in ids:
+            doc = self.live.things.get(thing_id)
+            if doc is not None:
+                diff = change_store.thing_diff(doc, {})
+                rows.append(
+                    change_store.change_row(
+                        thing_id, now, change_store.FORGET, diff, user, _comment(req)
+                    )
+                )
             self.live.remove_thing(thing_id)
+        await self._log_changes(rows)
         return removed
+
+    async def _log_changes(self, rows: list[dict[str, Any]]) -> None:
+        """Append to the change log, right after the thing write has committed.
+
+        The thing store opens its own transactions, so the log row cannot share one. The
+        thing change has already happened (store and live index): a failing log write is
+        logged rather than raised, so the caller is not told that a done change failed.
+        """
+        try:
+            await change_store.insert_changes(self.engine, rows)
+        except SQLAlchemyError:
+            log.exception("could not write %d change-log rows", len(rows))
 
     def rack_things(self, rack_id: str) -> list[dict[str, Any]]:
         """The things an agent of ``rack_id`` polls."""
@@ -270,6 +331,12 @@ class Registry:
 def check_opts(opts: dict[str, Any]) -> None:
     """Refuse opts no agent could poll: unknown family, missing address, wrong types."""
     create_driver(parse_options(opts))
+
+
+def _comment(req: dict[str, Any]) -> str | None:
+    """The request's optional ``comment`` (why the change was made), if it is text."""
+    comment = req.get("comment")
+    return comment if isinstance(comment, str) and comment else None
 
 
 def _int_arg(value: Any, name: str, default: int) -> int:

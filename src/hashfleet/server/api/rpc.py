@@ -49,10 +49,11 @@ async def get_instance_id(
 async def register_thing(
     req: RegisterThingRequest,
     state: ServerState = Depends(get_state),
-    _p: Principal = Depends(writer_principal),
+    p: Principal = Depends(writer_principal),
 ) -> int:
     """registerThing."""
-    await state.registry.register_things([_body(req)])
+    # The caller is the change log's author (agents cannot call this: writer only).
+    await state.registry.register_things([_body(req)], user=p.name)
     return 1
 
 
@@ -60,10 +61,10 @@ async def register_thing(
 async def update_thing(
     req: UpdateThingRequest,
     state: ServerState = Depends(get_state),
-    _p: Principal = Depends(writer_principal),
+    p: Principal = Depends(writer_principal),
 ) -> int:
     """updateThing."""
-    return await state.registry.update_thing(_body(req))
+    return await state.registry.update_thing(_body(req), user=p.name)
 
 
 @router.post("/listThings", summary="Query devices (Mongo-style query, fields, sort, paging)")
@@ -80,10 +81,10 @@ async def list_things(
 async def forget_things(
     req: ForgetThingsRequest,
     state: ServerState = Depends(get_state),
-    _p: Principal = Depends(writer_principal),
+    p: Principal = Depends(writer_principal),
 ) -> int:
     """forgetThings."""
-    return await state.registry.forget_things(_body(req))
+    return await state.registry.forget_things(_body(req), user=p.name)
 
 
 @router.post("/registerRack", summary="Register a rack (agent); returns 1")
