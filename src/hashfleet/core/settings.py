@@ -39,6 +39,10 @@ class Settings:
     demo: bool = False
     # JSON file with timezones, retention, rollup specs, alert rules and notifiers.
     history_config: str = ""
+    # GET /metrics: per-thing series for at most this many things (lowest ids first; 0 = none).
+    metrics_max_things: int = 1000
+    # Serve GET /metrics without a bearer token (only where the port is not reachable by others).
+    metrics_public: bool = False
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

@@ -12,6 +12,7 @@ from hashfleet import __version__
 from hashfleet.core.settings import Settings
 from hashfleet.server.api import agent, alerts, discovery, fleet, logs, rpc, series, ws
 from hashfleet.server.api.errors import install_error_handlers
+from hashfleet.server.api.metrics import router as metrics_router
 from hashfleet.server.state import ServerState
 from hashfleet.server.web import pages
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
     app.include_router(fleet.router)
     app.include_router(alerts.router)
     app.include_router(discovery.router)
+    app.include_router(metrics_router)
     app.include_router(ws.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(pages.STATIC_DIR)), name="static")
