@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from hashfleet import __version__
 from hashfleet.core.settings import Settings
-from hashfleet.server.api import agent, alerts, discovery, fleet, logs, rpc, series, ws
+from hashfleet.server.api import agent, alerts, discovery, fleet, history_ui, logs, rpc, series, ws
 from hashfleet.server.api.errors import install_error_handlers
 from hashfleet.server.api.metrics import router as metrics_router
 from hashfleet.server.state import ServerState
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
     install_error_handlers(app)
     app.include_router(rpc.router)
     app.include_router(series.router)
+    app.include_router(history_ui.router)
     app.include_router(logs.router)
     app.include_router(agent.router)
     app.include_router(fleet.router)

@@ -10,6 +10,8 @@ from fastapi.templating import Jinja2Templates
 
 from hashfleet import __version__
 from hashfleet.core.errors import Unauthorized
+from hashfleet.model.alert import SEVERITIES
+from hashfleet.server.alerts.rules import THING_TYPES
 from hashfleet.server.api.deps import get_state, principal_of
 from hashfleet.server.auth.principal import SESSION_COOKIE, Principal
 from hashfleet.server.state import ServerState
@@ -91,11 +93,11 @@ async def fleet_page(request: Request) -> Response:
 
 @router.get("/things/{thing_id}")
 async def thing_page(thing_id: str, request: Request) -> Response:
-    """One thing: live values and a live chart."""
+    """One thing: live values, charts, its alerts, comments and change log."""
     principal = await _page_principal(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    return _page(request, "thing.html", principal, thing_id=thing_id)
+    return _page(request, "thing.html", principal, thing_id=thing_id, can_write=principal.can_write)
 
 
 @router.get("/scan")
@@ -105,3 +107,18 @@ async def scan_page(request: Request) -> Response:
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     return _page(request, "scan.html", principal, can_write=principal.can_write)
+
+
+@router.get("/alerts")
+async def alerts_page(request: Request) -> Response:
+    """Alerts: open ones live, closed ones from history, with shared filters."""
+    principal = await _page_principal(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    return _page(
+        request,
+        "alerts.html",
+        principal,
+        severities=SEVERITIES,
+        thing_types=sorted(THING_TYPES),
+    )

@@ -2,6 +2,7 @@
 // the DOM, so 10,000 things stay responsive), sortable, filtered by a Mongo-style query.
 import { Live, rpc } from "./live.js";
 import { ago, esc, hashrate, statusBadge, temp, watts } from "./format.js";
+import { trackOpenAlerts } from "./alerts_badge.js";
 
 const ROW_H = 28;
 const rows = new Map(); // id -> summary row
@@ -134,3 +135,4 @@ live.subscribe(
     schedule();
   },
 );
+trackOpenAlerts(live); // the nav's open-alert count, on this page's socket

@@ -2,7 +2,7 @@
 // On reconnect every channel is subscribed again, so its full state arrives first.
 export class Live {
   constructor() {
-    this.handlers = new Map(); // channel -> {onSnapshot, onDiff}
+    this.handlers = new Map(); // channel -> [{onSnapshot, onDiff}], several parts of a page may listen
     this.nextId = 1;
     this.backoff = 500;
     this.conn = document.getElementById("conn");
@@ -36,17 +36,21 @@ export class Live {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ id: this.nextId++, ...msg }));
   }
 
+  // A second listener of a channel asks again: the server resends the full state, which
+  // every listener of the channel may take (a snapshot replaces, it never adds up).
   subscribe(channel, onSnapshot, onDiff) {
-    this.handlers.set(channel, { onSnapshot, onDiff });
+    const list = this.handlers.get(channel) || [];
+    list.push({ onSnapshot, onDiff });
+    this.handlers.set(channel, list);
     this.send({ type: "subscribe", channel });
   }
 
   dispatch(msg) {
-    const h = this.handlers.get(msg.channel);
     if (msg.type === "error") { console.warn("live error", msg); return; }
-    if (!h) return;
-    if (msg.type === "snapshot") h.onSnapshot(msg.data);
-    else if (msg.type === "diff") h.onDiff(msg.data);
+    for (const h of this.handlers.get(msg.channel) || []) {
+      if (msg.type === "snapshot") h.onSnapshot(msg.data);
+      else if (msg.type === "diff") h.onDiff(msg.data);
+    }
   }
 }
 
