@@ -10,6 +10,7 @@ from hashfleet.core.files import make_private_dir
 from hashfleet.core.ids import new_id
 from hashfleet.core.settings import Settings
 from hashfleet.server.alerts.engine import AlertEngine
+from hashfleet.server.alerts.notify.router import NotifyRouter
 from hashfleet.server.auth.service import AuthService
 from hashfleet.server.bus.base import Bus
 from hashfleet.server.bus.embedded import EmbeddedBus
@@ -48,6 +49,9 @@ class ServerState:
         self.retention = Retention(self.engine, self.history.retention)
         self.alerts = AlertEngine(self.engine, self.live, self.history.alerts)
         self.writer.observers.append(self.alerts.observe)
+        # A bad notifiers config fails start-up here (ERR_CONFIG_INVALID).
+        self.notifier = NotifyRouter(self.history.notifiers, self.live)
+        self.alerts.notify = self.notifier.submit
         self.rollup.alerts_of = self.alerts.severities_of
         self.series.alerts_of = self.alerts.severities_of
 
@@ -58,10 +62,12 @@ class ServerState:
         await self.registry.load()
         await self.rollup.load()
         await self.alerts.load()
+        self.notifier.prime(self.alerts.active())
         await self.bus.start(self.writer)
         self.live.start()
         self.rollup.start()
         self.alerts.start()
+        self.notifier.start()
         self.retention.start()
         log.info("server %s started with %d things", self.instance_id, len(self.live.things))
 
@@ -71,5 +77,6 @@ class ServerState:
         await self.retention.stop()
         await self.rollup.stop()
         await self.alerts.stop()
+        await self.notifier.stop()
         await self.live.stop()
         await self.engine.dispose()
