@@ -2,6 +2,8 @@
 // (meter, sensor, container, pool account, Chia, rig host) and a live chart.
 import { Live } from "./live.js";
 import { esc, hashrate, statusBadge, temp, watts } from "./format.js";
+import { setupNotes } from "./thing_notes.js";
+import { trackOpenAlerts } from "./alerts_badge.js";
 
 const root = document.getElementById("detail");
 const thingId = root.dataset.thingId;
@@ -155,7 +157,9 @@ async function loadHistory() {
 }
 
 makeChart();
+const live = new Live();
+setupNotes(live); // alerts, comments and change log need not wait for the live chart
+trackOpenAlerts(live); // the nav's count, on the same socket
 loadHistory().then(() => {
-  const live = new Live();
   live.subscribe(`thing:${thingId}`, show, show);
 });
