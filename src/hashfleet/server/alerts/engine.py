@@ -139,6 +139,8 @@ class AlertEngine:
         stats = stats if isinstance(stats, dict) else {}
         found: Found = {}
         unknown: set[str] = set()  # codes of rules whose condition this row cannot tell
+        # One context per row, only its params change per rule: this runs for every row.
+        ctx = Ctx(doc, snap or {}, stats, err, ts, {}, self.rules.pools)
         for eff in self.rules.for_type(str(doc.get("type"))):
             rule = eff.rule
             if rule.periodic:
@@ -146,7 +148,7 @@ class AlertEngine:
             if rule.needs_snap and snap is None:
                 unknown.add(rule.code)
                 continue
-            ctx = Ctx(doc, snap or {}, stats, err, ts, eff.params, self.rules.pools)
+            ctx.params = eff.params
             try:
                 findings = rule.evaluate(ctx, eff.severity)
             except Exception:
@@ -154,7 +156,8 @@ class AlertEngine:
                 log.exception("alert rule %s failed on %s", rule.code, doc["id"])
                 unknown.add(rule.code)
                 continue
-            found.update((code, (rule, f)) for code, f in findings.items())
+            for code, f in findings.items():
+                found[code] = (rule, f)
         self._settle(doc["id"], found, ts, keep=lambda code: self._rule_code(code) in unknown)
 
     def _rule_code(self, code: str) -> str | None:

@@ -55,9 +55,13 @@ class PoolExpectation:
     urls: frozenset[str]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Ctx:
-    """What a check sees: the thing's registry doc, its snapshot and the parameters."""
+    """What a check sees: the thing's registry doc, its snapshot and the parameters.
+
+    Mutable so the engine builds one per snapshot and only swaps ``params`` per rule
+    (this runs for every stored snapshot).
+    """
 
     doc: Mapping[str, Any]
     snap: Mapping[str, Any]
@@ -113,11 +117,12 @@ class Rule:
 
 
 def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    # type() rather than isinstance: bool is an int, and this runs for every reading.
+    return float(value) if type(value) in (int, float) else None
 
 
 def _boards(ctx: Ctx) -> list[Mapping[str, Any]]:
-    return [b for b in ctx.stats.get("hashboards") or [] if isinstance(b, Mapping)]
+    return [b for b in ctx.stats.get("hashboards") or [] if isinstance(b, dict)]
 
 
 def _over(value: float | None, label: str, unit: str, ctx: Ctx) -> Finding | None:
@@ -177,7 +182,7 @@ def check_fan_stopped(ctx: Ctx) -> CheckResult:
     stopped = [
         f.get("index")
         for f in ctx.stats.get("fans") or []
-        if isinstance(f, Mapping) and f.get("rpm") == 0
+        if isinstance(f, dict) and f.get("rpm") == 0
     ]
     if not stopped:
         return None
@@ -188,7 +193,7 @@ def check_power_high(ctx: Ctx) -> CheckResult:
     """Power above the device's power limit (plus ``tolerance_pct``) or above ``max_w``."""
     meter = ctx.stats.get("meter") or {}
     power = _num(ctx.stats.get("power_w"))
-    if power is None and isinstance(meter, Mapping):
+    if power is None and isinstance(meter, dict):
         power = _num(meter.get("power_w"))
     if power is None:
         return None
@@ -219,7 +224,7 @@ def check_hashboard_dead(ctx: Ctx) -> CheckResult:
 def check_device_errors(ctx: Ctx) -> CheckResult:
     """One alert per error code the device reports (and per container alarm)."""
     cooling = ctx.stats.get("cooling") or {}
-    alarms = cooling.get("alarms") if isinstance(cooling, Mapping) else None
+    alarms = cooling.get("alarms") if isinstance(cooling, dict) else None
     ignore = set(ctx.params.get("ignore") or ())
     out: list[Finding] = []
     for err in [*(ctx.stats.get("errors") or []), *(alarms or [])]:
@@ -238,7 +243,7 @@ def check_pools(ctx: Ctx) -> CheckResult:
     expected = {u for p in ctx.pools if p.tag == ANY_TYPE or p.tag in tags for u in p.urls}
     if not expected:
         return None
-    urls = [p.get("url") for p in ctx.stats.get("pools") or [] if isinstance(p, Mapping)]
+    urls = [p.get("url") for p in ctx.stats.get("pools") or [] if isinstance(p, dict)]
     got = {_norm_url(u) for u in urls if isinstance(u, str) and u.strip()}
     if not got:
         return None
@@ -254,7 +259,7 @@ def check_pools(ctx: Ctx) -> CheckResult:
 def check_supply_temp(ctx: Ctx) -> CheckResult:
     """Coolant supply temperature of a container."""
     cooling = ctx.stats.get("cooling")
-    if not isinstance(cooling, Mapping):
+    if not isinstance(cooling, dict):
         return None
     return _over(_num(cooling.get("supply_temp_c")), "supply temperature", "°C", ctx)
 
@@ -262,7 +267,7 @@ def check_supply_temp(ctx: Ctx) -> CheckResult:
 def check_pressure(ctx: Ctx) -> CheckResult:
     """Coolant pressure outside ``[min_bar, max_bar]``."""
     cooling = ctx.stats.get("cooling")
-    value = _num(cooling.get("pressure_bar")) if isinstance(cooling, Mapping) else None
+    value = _num(cooling.get("pressure_bar")) if isinstance(cooling, dict) else None
     if value is None:
         return None
     low, high = _num(ctx.params.get("min_bar")), _num(ctx.params.get("max_bar"))

@@ -374,3 +374,16 @@ export function savePrefs(key, prefs) {
   const hash = new URLSearchParams({ ...rest, tz: String(tz) }).toString();
   history.replaceState(null, "", `${location.pathname}${location.search}#${hash}`);
 }
+
+// The controls every history panel has: range buttons, a timezone menu, and the refresh
+// of live ranges (1h, 24h) every minute while the tab is visible.
+export function bindControls(tzSel, rangeGroup, choose, currentRange, load) {
+  tzSel.addEventListener("change", () => choose({ tz: Number(tzSel.value) }));
+  rangeGroup.addEventListener("click", (ev) => {
+    const b = ev.target.closest("button[data-range]");
+    if (b) choose({ range: b.dataset.range });
+  });
+  setInterval(() => {
+    if (RANGES[currentRange()].refresh && !document.hidden) load();
+  }, REFRESH_MS);
+}

@@ -3,7 +3,7 @@
 // Type, range and timezone are kept in localStorage and the URL hash; 1 h and 24 h refresh
 // every minute.
 import {
-  DEFAULT_RANGE, HistoryChart, RANGES, REFRESH_MS, fillZones, loadPrefs, loadTimezones,
+  DEFAULT_RANGE, HistoryChart, RANGES, bindControls, fillZones, loadPrefs, loadTimezones,
   markRange, num, offsetLabel, resizeWith, savePrefs, statHistory,
 } from "./charts.js";
 
@@ -108,18 +108,11 @@ function choose(change) {
 }
 
 typeSel.addEventListener("change", () => choose({ type: typeSel.value }));
-tzSel.addEventListener("change", () => choose({ tz: Number(tzSel.value) }));
-rangeGroup.addEventListener("click", (ev) => {
-  const b = ev.target.closest("button[data-range]");
-  if (b) choose({ range: b.dataset.range });
-});
+bindControls(tzSel, rangeGroup, choose, () => prefs.range, load);
 window.addEventListener("hashchange", () => {
   const next = checked({ ...prefs, ...loadPrefs(STORE) });
   if (next.type !== prefs.type || next.range !== prefs.range || next.tz !== prefs.tz) choose(next);
 });
-setInterval(() => {
-  if (RANGES[prefs.range].refresh && !document.hidden) load();
-}, REFRESH_MS);
 
 async function start() {
   zones = await loadTimezones();

@@ -2,7 +2,7 @@
 // thing-5m log (5-minute entries for 1 h and 24 h, merged per hour for 7 d and per 3 hours
 // for 30 d). The live chart above it (thing.js) is separate.
 import {
-  DEFAULT_RANGE, HistoryChart, RANGES, REFRESH_MS, call, fillZones, loadPrefs, loadTimezones,
+  DEFAULT_RANGE, HistoryChart, RANGES, bindControls, call, fillZones, loadPrefs, loadTimezones,
   markRange, num, offsetLabel, resizeWith, savePrefs, thingHistory,
 } from "./charts.js";
 
@@ -96,14 +96,7 @@ function choose(change) {
   else render();
 }
 
-tzSel.addEventListener("change", () => choose({ tz: Number(tzSel.value) }));
-rangeGroup.addEventListener("click", (ev) => {
-  const b = ev.target.closest("button[data-range]");
-  if (b) choose({ range: b.dataset.range });
-});
-setInterval(() => {
-  if (RANGES[prefs.range].refresh && !document.hidden) load();
-}, REFRESH_MS);
+bindControls(tzSel, rangeGroup, choose, () => prefs.range, load);
 
 async function start() {
   zones = await loadTimezones();
