@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -237,6 +238,35 @@ def test_metrics_public(tmp_path: Path) -> None:
     try:
         samples = scrape(server, headers={})
         assert value(samples, "hashfleet_ingest_snapshots_stored_total") == 0
+    finally:
+        server.stop()
+
+
+def test_ingest_queue_and_notification_outcomes(tmp_path: Path) -> None:
+    # A webhook nobody listens on: the alert's notification fails, and /metrics says so.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    config = tmp_path / "history.json"
+    hook = {"type": "webhook", "name": "ops", "url": f"http://127.0.0.1:{dead_port}/hook",
+            "min_severity": "low", "retries": 0, "timeout_s": 2}  # fmt: skip
+    config.write_text(json.dumps({"notifiers": [hook]}))
+    server = LiveServer(tmp_path / "server", throttle_s=0.2, history_config=str(config)).start()
+    try:
+        samples = scrape(server)
+        assert value(samples, "hashfleet_ingest_batches_pending") == 0
+        ops = {"notifier": "ops", "kind": "webhook"}
+        assert value(samples, "hashfleet_notifications_total", **ops, outcome="failed") == 0
+        assert value(samples, "hashfleet_notifications_queued", **ops) == 0
+        register(server)
+        hot = miner(100e12, 3000, hashboards=[{"index": 0, "temp_chip": 99.0}])
+        ingest(server, "rack-a", [{"thing_id": "m0", "ts": now_ms(), "snap": hot}])
+        deadline = time.monotonic() + 10
+        while value(s := scrape(server), "hashfleet_notifications_total", **ops,
+                    outcome="failed") < 1:  # fmt: skip
+            assert time.monotonic() < deadline, "the failed delivery was never counted"
+            time.sleep(0.1)
+        assert value(s, "hashfleet_notifications_total", **ops, outcome="sent") == 0
     finally:
         server.stop()
 

@@ -49,6 +49,9 @@ FAMILIES = (
     "hashfleet_alerts_open",
     "hashfleet_alerts_flush_failures",
     "hashfleet_ingest_snapshots_stored",
+    "hashfleet_ingest_batches_pending",
+    "hashfleet_notifications",
+    "hashfleet_notifications_queued",
     "hashfleet_metrics_things_truncated",
     "hashfleet_thing_online",
     "hashfleet_thing_hashrate_hashes_per_second",
@@ -258,6 +261,33 @@ class FleetCollector(Collector):
         )
         failures.add_metric([], self.state.alerts.flush_failures)
         yield failures
+        pending = GaugeMetricFamily(
+            "hashfleet_ingest_batches_pending",
+            "Ingest batches accepted and waiting for the writer (a growing value: the store "
+            "cannot keep up).",
+        )
+        pending.add_metric([], self.state.bus.pending())
+        yield pending
+        yield from self._notifications()
+
+    def _notifications(self) -> Iterator[Metric]:
+        sent = CounterMetricFamily(
+            "hashfleet_notifications",
+            "Alert notifications per notifier and outcome since the server started: sent, "
+            "failed (gave up after its retries), dropped (queue full or stopped), retried.",
+            labels=["notifier", "kind", "outcome"],
+        )
+        queued = GaugeMetricFamily(
+            "hashfleet_notifications_queued",
+            "Alert notifications waiting to be delivered, per notifier.",
+            labels=["notifier", "kind"],
+        )
+        for name, st in sorted(self.state.notifier.stats().items()):
+            for outcome in ("sent", "failed", "dropped", "retried"):
+                sent.add_metric([name, str(st["type"]), outcome], st[outcome])
+            queued.add_metric([name, str(st["type"])], st["queued"])
+        yield sent
+        yield queued
 
     def _per_thing(
         self, things: dict[str, dict[str, Any]], readings: dict[str, Reading]

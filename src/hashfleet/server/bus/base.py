@@ -27,3 +27,7 @@ class Bus(Protocol):
     async def stop(self) -> None:
         """Deliver what is pending, then stop."""
         ...
+
+    def pending(self) -> int:
+        """Batches published and not yet written (for /metrics)."""
+        ...

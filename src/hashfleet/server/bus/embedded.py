@@ -39,6 +39,10 @@ class EmbeddedBus:
         await self._queue.put((rows, fut))
         return await fut
 
+    def pending(self) -> int:
+        """Batches queued behind the one being written."""
+        return self._queue.qsize()
+
     async def _run(self) -> None:
         assert self._handler is not None
         while True:
