@@ -5,10 +5,8 @@ Writes go to the store first, then to the live index, which answers every read.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.core.clock import now_ms
@@ -26,8 +24,6 @@ from hashfleet.server.store import things as thing_store
 
 MAX_LIMIT = 100_000
 DEFAULT_LIMIT = 100
-
-log = logging.getLogger(__name__)
 
 
 def doc_from_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -148,22 +144,20 @@ class Registry:
             seen_ids.add(row["id"])
             seen_codes.add(row["code"])
             rows.append(row)
-        await thing_store.insert_things(self.engine, rows)
+        changes = [
+            change_store.change_row(
+                row["id"],
+                now,
+                change_store.REGISTER,
+                change_store.thing_diff({}, row),
+                user,
+                _comment(req),
+            )
+            for row, req in zip(rows, reqs, strict=True)
+        ]
+        await thing_store.insert_things(self.engine, rows, changes)
         for row in rows:
             self.live.put_thing(doc_from_row({**row, "last": None}))
-        await self._log_changes(
-            [
-                change_store.change_row(
-                    row["id"],
-                    now,
-                    change_store.REGISTER,
-                    change_store.thing_diff({}, row),
-                    user,
-                    _comment(req),
-                )
-                for row, req in zip(rows, reqs, strict=True)
-            ]
-        )
         return [r["id"] for r in rows]
 
     def _new_thing_row(self, req: dict[str, Any], now: int) -> dict[str, Any]:
@@ -237,15 +231,11 @@ class Registry:
         if not diff:
             return 1
         values["updated_at"] = now_ms()
-        await thing_store.update_thing(self.engine, thing_id, values)
-        self.live.put_thing({**doc, **values})
-        await self._log_changes(
-            [
-                change_store.change_row(
-                    thing_id, values["updated_at"], change_store.UPDATE, diff, user, _comment(req)
-                )
-            ]
+        change = change_store.change_row(
+            thing_id, values["updated_at"], change_store.UPDATE, diff, user, _comment(req)
         )
+        await thing_store.update_thing(self.engine, thing_id, values, [change])
+        self.live.put_thing({**doc, **values})
         return 1
 
     def list_things(self, req: dict[str, Any]) -> list[dict[str, Any]]:
@@ -295,33 +285,20 @@ class Registry:
             ids = [i for i, d in self.live.things.items() if pred(d)]
         else:
             raise BadRequest("give ids, query or all: true", code="ERR_QUERY_INVALID")
-        removed = await thing_store.delete_things(self.engine, ids)
         now = now_ms()
-        rows = []
+        # What each thing was, logged in the same transaction as its removal.
+        changes = [
+            change_store.change_row(
+                thing_id, now, change_store.FORGET, change_store.thing_diff(doc, {}), user,
+                _comment(req),
+            )
+            for thing_id in ids
+            if (doc := self.live.things.get(thing_id)) is not None
+        ]  # fmt: skip
+        removed = await thing_store.delete_things(self.engine, ids, changes)
         for thing_id in ids:
-            doc = self.live.things.get(thing_id)
-            if doc is not None:
-                diff = change_store.thing_diff(doc, {})
-                rows.append(
-                    change_store.change_row(
-                        thing_id, now, change_store.FORGET, diff, user, _comment(req)
-                    )
-                )
             self.live.remove_thing(thing_id)
-        await self._log_changes(rows)
         return removed
-
-    async def _log_changes(self, rows: list[dict[str, Any]]) -> None:
-        """Append to the change log, right after the thing write has committed.
-
-        The thing store opens its own transactions, so the log row cannot share one. The
-        thing change has already happened (store and live index): a failing log write is
-        logged rather than raised, so the caller is not told that a done change failed.
-        """
-        try:
-            await change_store.insert_changes(self.engine, rows)
-        except SQLAlchemyError:
-            log.exception("could not write %d change-log rows", len(rows))
 
     def rack_things(self, rack_id: str) -> list[dict[str, Any]]:
         """The things an agent of ``rack_id`` polls."""

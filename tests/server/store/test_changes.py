@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from sqlalchemy.exc import DBAPIError
+
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.registry import Registry
 from hashfleet.server.store import changes
+from hashfleet.server.store import things as thing_store
 from hashfleet.server.store.engine import create_engine, migrate
 
 
@@ -101,5 +105,23 @@ async def test_registry_logs_register_update_forget(db_url: str) -> None:
         }
         assert forget["diff"]["info.pos"] == ["A1", None]
         assert "hot" in forget["diff"]["tags"]["removed"]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_thing_write_and_its_change_row_commit_together(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        await migrate(engine)
+        registry = Registry(engine, LiveIndex())
+        await registry.register_rack("r1", "miner", {})
+        opts = {"family": "antminer", "address": "127.0.0.1"}
+        await registry.register_things([{"rack": "r1", "id": "m1", "opts": opts}], user="ann")
+        bad = {**row("m1", 500), "action": None}  # NOT NULL: the log insert fails
+        with pytest.raises(DBAPIError):
+            await thing_store.update_thing(engine, "m1", {"info": {"x": 1}}, [bad])
+        [stored] = [t for t in await thing_store.load_things(engine) if t["id"] == "m1"]
+        assert stored["info"] == {}  # the thing write was rolled back with its log row
+        assert [c["action"] for c in await changes.list_changes(engine)] == ["register"]
     finally:
         await engine.dispose()

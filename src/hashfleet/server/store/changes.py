@@ -6,10 +6,11 @@ Rows are kept for ever (no retention task touches ``thing_changes``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hashfleet.server.store.tables import thing_changes
 
@@ -96,13 +97,19 @@ def change_row(
     }
 
 
+async def add_changes(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Store change rows (from :func:`change_row`) in the caller's transaction, so a thing
+    write and its change-log rows commit together or not at all."""
+    for start in range(0, len(rows), 500):
+        await conn.execute(thing_changes.insert(), list(rows[start : start + 500]))
+
+
 async def insert_changes(engine: AsyncEngine, rows: list[dict[str, Any]]) -> None:
     """Store change rows (from :func:`change_row`) in one transaction."""
     if not rows:
         return
     async with engine.begin() as conn:
-        for start in range(0, len(rows), 500):
-            await conn.execute(thing_changes.insert(), rows[start : start + 500])
+        await add_changes(conn, rows)
 
 
 def _conds(
