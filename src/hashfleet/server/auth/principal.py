@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hashfleet.server.auth.permissions import BUILTIN_ROLES, has_permission, read_only
+
 ROLES = ("admin", "operator", "viewer")
 _WRITE_ROLES = frozenset({"admin", "operator"})
 
@@ -23,6 +25,20 @@ class Principal:
     user_id: str | None = None
     rack_id: str | None = None
     token_write: bool = True
+    # Effective ``{type}:{level}`` permissions (role ∩ token scopes, write dropped for
+    # read-only tokens); empty means "derive from the built-in role".
+    permissions: frozenset[str] = frozenset()
+
+    def perms(self) -> frozenset[str]:
+        """The effective permission strings of this caller (agents have none)."""
+        if self.kind != "user":
+            return frozenset()
+        perms = self.permissions or frozenset(BUILTIN_ROLES.get(self.role, ()))
+        return perms if self.token_write else read_only(perms)
+
+    def can(self, thing_type: str, level: str) -> bool:
+        """Whether this caller may read (``r``) or act on (``w``) things of ``thing_type``."""
+        return has_permission(self.perms(), thing_type, level)
 
     @property
     def can_write(self) -> bool:

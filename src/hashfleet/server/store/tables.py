@@ -90,6 +90,9 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("role", String(32), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("disabled", Integer, nullable=False, server_default="0"),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", BigInteger, nullable=True),
 )
 
 api_tokens = Table(
@@ -102,6 +105,9 @@ api_tokens = Table(
     Column("write", Integer, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("last_used_at", BigInteger, nullable=True),
+    Column("scopes", JsonType, nullable=True),  # permission strings; None: the user's own
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
 )
 
 sessions = Table(
@@ -195,4 +201,74 @@ comments = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_comments_thing", "thing_id", "created_at"),
+)
+
+# -- control (issue 5) --------------------------------------------------------------------
+
+# Custom roles; admin, operator and viewer are built in (auth/permissions.py).
+roles = Table(
+    "roles",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("permissions", JsonType, nullable=False),  # ["miner:rw", "container:r"]
+    Column("description", Text, nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Approval-voted actions; ``doc`` is the seed's action object (targets, votes, results).
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("batch_uid", String(192), nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("creator", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("doc", JsonType, nullable=False),
+    Index("ix_actions_state_created", "state", "created_at"),
+    Index("ix_actions_batch", "batch_uid"),
+)
+
+# The durable per-agent queue of approved calls: one row per (action, thing), so a retry or
+# a reconnect can never run an action twice on a device.
+agent_jobs = Table(
+    "agent_jobs",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("rack_id", String(128), nullable=False),
+    Column("action_id", BigInteger, nullable=False),
+    Column("thing_id", String(128), nullable=False),
+    Column("method", String(64), nullable=False),
+    Column("params", JsonType, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("result", JsonType, nullable=True),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("action_id", "thing_id", name="uq_agent_jobs_action_thing"),
+    Index("ix_agent_jobs_rack_state", "rack_id", "state", "id"),
+)
+
+# Every write: who, what, when, from where.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("ts", BigInteger, nullable=False),
+    Column("actor", String(128), nullable=True),
+    Column("actor_kind", String(16), nullable=True),
+    Column("method", String(16), nullable=False),
+    Column("path", String(256), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("remote", String(64), nullable=True),
+    Column("detail", JsonType, nullable=True),
+    Index("ix_audit_log_ts", "ts"),
+    Index("ix_audit_log_actor_ts", "actor", "ts"),
 )
