@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,3 +32,19 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def job_rack(live_server: LiveServer) -> dict[str, Any]:
+    """Rack r1 with its agent's headers; ``ended`` collects the jobs that end."""
+    state = live_server.state
+    assert state is not None
+    live_server.call(state.registry.register_rack("r1", "miner", {}))
+    token = live_server.call(state.auth.create_rack_token("r1"))
+    ended: list[dict[str, Any]] = []
+
+    async def on_result(row: dict[str, Any]) -> None:
+        ended.append(row)
+
+    state.jobs.on_result = on_result
+    return {"headers": {"Authorization": f"Bearer {token}"}, "ended": ended}

@@ -16,6 +16,7 @@ from hashfleet.server.bus.base import Bus
 from hashfleet.server.bus.embedded import EmbeddedBus
 from hashfleet.server.history_config import HistoryConfig, load_history_config
 from hashfleet.server.ingest.writer import Writer
+from hashfleet.server.jobs.dispatcher import JobDispatcher
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.registry import Registry
 from hashfleet.server.series.retention import Retention
@@ -41,6 +42,7 @@ class ServerState:
         self.auth = AuthService(self.engine, settings.session_ttl_s)
         self.writer = Writer(self.engine, self.live)
         self.bus: Bus = EmbeddedBus(max_rows=settings.ingest_max_batch)
+        self.jobs = JobDispatcher(self.engine)
         self.instance_id = ""
         spec = StatSpec(self.history.stats)
         self.rollup = Rollup(self.engine, self.live, spec, self.history.offsets)
@@ -69,12 +71,14 @@ class ServerState:
         self.alerts.start()
         self.notifier.start()
         self.retention.start()
+        self.jobs.start()
         log.info("server %s started with %d things", self.instance_id, len(self.live.things))
 
     async def stop(self) -> None:
         """Drain the bus, stop live tasks, close the engine."""
         await self.bus.stop()
         await self.retention.stop()
+        await self.jobs.stop()
         await self.rollup.stop()
         await self.alerts.stop()
         await self.notifier.stop()

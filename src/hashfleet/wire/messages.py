@@ -61,3 +61,45 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     rack_id: str
     things: list[AgentThing]
     poll_interval: float
+
+
+class AgentJob(msgspec.Struct, kw_only=True):
+    """One approved call for the agent to run on one of its things.
+
+    ``id`` is the server's job id: the agent runs a job id at most once, whatever the
+    network does (its journal remembers every id it has started).
+    """
+
+    id: int
+    action_id: int
+    thing_id: str
+    method: str  # a driver control, e.g. "reboot", "set_power_mode"
+    params: list[Any] = msgspec.field(default_factory=list)
+
+
+class AgentJobs(msgspec.Struct, kw_only=True):
+    """``GET /api/agent/jobs``: the jobs offered to this agent now."""
+
+    jobs: list[AgentJob]
+
+
+class JobResult(msgspec.Struct, kw_only=True):
+    """How one job ended on the device: ``ok`` with the method's result, or an error."""
+
+    id: int
+    ok: bool
+    result: Any = None
+    error: Annotated[str, msgspec.Meta(max_length=64)] | None = None  # an ERR_* code
+    message: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+class JobResults(msgspec.Struct, kw_only=True):
+    """``POST /api/agent/jobs/results``: results the agent has not had acknowledged yet."""
+
+    results: list[JobResult]
+
+
+class JobResultsAck(msgspec.Struct, kw_only=True):
+    """The job ids whose results are now durable on the server (first result wins)."""
+
+    acked: list[int]

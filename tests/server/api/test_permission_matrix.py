@@ -55,7 +55,12 @@ WRITES = {
 # Administrators only.
 ADMIN: set[str] = set()
 # Agents (rack tokens) only.
-AGENT = {"GET /api/agent/config", "POST /api/agent/ingest"}
+AGENT = {
+    "GET /api/agent/config",
+    "POST /api/agent/ingest",
+    "GET /api/agent/jobs",
+    "POST /api/agent/jobs/results",
+}
 # Any valid token, people's or agents' (Prometheus may scrape with either).
 ANY_TOKEN = {"GET /metrics"}
 # The dashboard's form posts (not in the OpenAPI schema): open to anonymous callers.

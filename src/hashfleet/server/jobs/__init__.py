@@ -1,0 +1,1 @@
+"""Approved calls handed to the agents, and their results."""

@@ -1,0 +1,152 @@
+"""The job dispatcher: approved calls go to the agents through a durable queue.
+
+``submit`` stores one job per (action, thing) and wakes the rack's agent, which long-polls
+``GET /api/agent/jobs``. The agent journals each job id before it runs it and reports the
+result to ``POST /api/agent/jobs/results``; the first result of a job wins. A job offered
+but never answered (the answer to the agent was lost, or the agent restarted) is offered
+again after ``reoffer_after_s``: the agent's journal turns a second offer into a re-sent
+result, never into a second run. A job without a result after ``ttl_s`` fails with
+``ERR_JOB_EXPIRED``. Each job that ends is passed to ``on_result``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hashfleet.core.clock import now_ms
+from hashfleet.core.tasks import cancel_task
+from hashfleet.server.store import jobs as job_store
+from hashfleet.wire.messages import AgentJob, JobResult
+
+log = logging.getLogger(__name__)
+
+ERR_JOB_EXPIRED = "ERR_JOB_EXPIRED"
+OnResult = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class JobDispatcher:
+    """The server's side of the agents' job queue."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        reoffer_after_s: float = 60.0,
+        ttl_s: float = 3600.0,
+        batch: int = 100,
+        check_every_s: float = 30.0,
+    ) -> None:
+        self.engine = engine
+        self.reoffer_after_ms = int(reoffer_after_s * 1000)
+        self.ttl_ms = int(ttl_s * 1000)
+        self.batch = batch
+        self.check_every_s = check_every_s
+        self.on_result: OnResult | None = None
+        self._wake: dict[str, asyncio.Event] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def _event(self, rack_id: str) -> asyncio.Event:
+        return self._wake.setdefault(rack_id, asyncio.Event())
+
+    async def submit(self, action_id: int, calls: Sequence[dict[str, Any]]) -> None:
+        """Queue ``{rack_id, thing_id, method, params}`` calls of one action durably."""
+        jobs = [{**call, "action_id": action_id} for call in calls]
+        await job_store.enqueue_jobs(self.engine, jobs, now_ms())
+        for rack_id in {call["rack_id"] for call in calls}:
+            self._event(rack_id).set()
+
+    async def offer(self, rack_id: str, wait_s: float = 0.0) -> list[AgentJob]:
+        """Jobs for ``rack_id``'s agent; with ``wait_s``, wait that long for one to come."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, wait_s)
+        while True:
+            event = self._event(rack_id)
+            event.clear()  # before the read: a submit after it wakes the wait below
+            rows = await job_store.offer_jobs(
+                self.engine, rack_id, now_ms(), self.reoffer_after_ms, self.batch
+            )
+            left = deadline - loop.time()
+            if rows or left <= 0:
+                return [
+                    AgentJob(
+                        id=r["id"],
+                        action_id=r["action_id"],
+                        thing_id=r["thing_id"],
+                        method=r["method"],
+                        params=list(r["params"] or []),
+                    )
+                    for r in rows
+                ]
+            # Also wake for re-offers that come due while waiting.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), min(left, self.reoffer_after_ms / 1000))
+
+    async def report(self, rack_id: str, results: Sequence[JobResult]) -> list[int]:
+        """Record results sent by ``rack_id``'s agent; returns the ids now durable (also
+        those already finished, so the agent can forget them)."""
+        acked = []
+        for res in results:
+            row = await job_store.finish_job(
+                self.engine,
+                res.id,
+                rack_id,
+                job_store.DONE if res.ok else job_store.FAILED,
+                res.result if res.ok else None,
+                None if res.ok else _error_text(res),
+                now_ms(),
+            )
+            acked.append(res.id)
+            if row is not None:
+                await self._ended(row)
+        return acked
+
+    async def expire(self, now: int | None = None) -> int:
+        """Fail the jobs that got no result within the time to live."""
+        now = now_ms() if now is None else now
+        count = 0
+        for job in await job_store.stale_jobs(self.engine, now - self.ttl_ms):
+            row = await job_store.finish_job(
+                self.engine, job["id"], None, job_store.FAILED, None, ERR_JOB_EXPIRED, now
+            )
+            if row is not None:
+                count += 1
+                await self._ended(row)
+        return count
+
+    async def _ended(self, row: dict[str, Any]) -> None:
+        if self.on_result is None:
+            return
+        try:
+            await self.on_result(row)
+        except Exception:
+            # The job's end is stored; the action side can be repaired from agent_jobs.
+            log.exception("recording the result of job %s failed", row["id"])
+
+    def start(self) -> None:
+        """Start the expiry timer."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="job-expiry")
+
+    async def stop(self) -> None:
+        """Stop the expiry timer."""
+        await cancel_task(self._task)
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_every_s)
+            try:
+                await self.expire()
+            except Exception:
+                log.exception("job expiry failed")
+
+
+def _error_text(res: JobResult) -> str:
+    code = res.error or "ERR_JOB_FAILED"
+    return f"{code}: {res.message}" if res.message else code
