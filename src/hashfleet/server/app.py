@@ -11,8 +11,10 @@ from fastapi.staticfiles import StaticFiles
 from hashfleet import __version__
 from hashfleet.core.settings import Settings
 from hashfleet.server.api import agent, alerts, discovery, fleet, history_ui, logs, rpc, series, ws
+from hashfleet.server.api.audit import router as audit_router
 from hashfleet.server.api.errors import install_error_handlers
 from hashfleet.server.api.metrics import router as metrics_router
+from hashfleet.server.audit.middleware import AuditMiddleware
 from hashfleet.server.state import ServerState
 from hashfleet.server.web import pages
 
@@ -44,9 +46,12 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
     app.include_router(agent.router)
     app.include_router(fleet.router)
     app.include_router(alerts.router)
+    app.include_router(audit_router)
     app.include_router(discovery.router)
     app.include_router(metrics_router)
     app.include_router(ws.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(pages.STATIC_DIR)), name="static")
+    # Outermost of ours: refusals by any other middleware are recorded too.
+    app.add_middleware(AuditMiddleware, sink=server_state.audit.record)
     return app

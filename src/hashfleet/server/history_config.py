@@ -38,6 +38,7 @@ class Retention(msgspec.Struct, kw_only=True):
     stats_3h_days: int = 800
     stats_1D_days: int = 0  # named after the stat-1D key
     alerts_days: int = 365  # closed alerts, by closing time; open ones are never pruned
+    audit_days: int = 365  # audit log entries
 
 
 class HistoryConfig(msgspec.Struct, kw_only=True, rename={"timezones": "aggrTailLogTimezones"}):

@@ -11,6 +11,7 @@ from hashfleet.core.ids import new_id
 from hashfleet.core.settings import Settings
 from hashfleet.server.alerts.engine import AlertEngine
 from hashfleet.server.alerts.notify.router import NotifyRouter
+from hashfleet.server.audit.writer import AuditWriter
 from hashfleet.server.auth.service import AuthService
 from hashfleet.server.bus.base import Bus
 from hashfleet.server.bus.embedded import EmbeddedBus
@@ -40,6 +41,7 @@ class ServerState:
         self.live = LiveIndex(stale_ms=int(settings.stale_s * 1000), throttle_s=settings.throttle_s)
         self.registry = Registry(self.engine, self.live)
         self.auth = AuthService(self.engine, settings.session_ttl_s)
+        self.audit = AuditWriter(self.engine)
         self.writer = Writer(self.engine, self.live)
         self.bus: Bus = EmbeddedBus(max_rows=settings.ingest_max_batch)
         self.jobs = JobDispatcher(self.engine)
@@ -72,6 +74,7 @@ class ServerState:
         self.notifier.start()
         self.retention.start()
         self.jobs.start()
+        self.audit.start()
         log.info("server %s started with %d things", self.instance_id, len(self.live.things))
 
     async def stop(self) -> None:
@@ -83,4 +86,5 @@ class ServerState:
         await self.alerts.stop()
         await self.notifier.stop()
         await self.live.stop()
+        await self.audit.stop()
         await self.engine.dispose()

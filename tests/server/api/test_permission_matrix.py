@@ -53,7 +53,7 @@ WRITES = {
     "POST /api/scan",
 }
 # Administrators only.
-ADMIN: set[str] = set()
+ADMIN = {"GET /api/audit"}
 # Agents (rack tokens) only.
 AGENT = {
     "GET /api/agent/config",

@@ -1,6 +1,7 @@
 """Retention: raw snapshots for days, rollups for months, daily entries for ever.
 
 Closed alerts are kept for a year by default; open alerts are never pruned.
+Audit log entries are kept for a year by default (``audit_days``).
 
 Runs hourly; deletes in small chunks so ingest never waits long behind it. Raw snapshots
 are deleted per thing through the ``(thing_id, ts)`` index, so ingest pays for no extra
@@ -19,7 +20,7 @@ from hashfleet.core.clock import now_ms
 from hashfleet.core.tasks import cancel_task
 from hashfleet.server.history_config import DAY_MS
 from hashfleet.server.history_config import Retention as RetentionConfig
-from hashfleet.server.store.tables import alerts, snapshots, stats, thing_stats
+from hashfleet.server.store.tables import alerts, audit_log, snapshots, stats, thing_stats
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,11 @@ class Retention:
             async with self.engine.begin() as conn:
                 result = await conn.execute(delete(alerts).where(alerts.c.closed_at < cutoff))
             done["alerts"] = int(result.rowcount or 0)
+        if self.config.audit_days:
+            cutoff = now - self.config.audit_days * DAY_MS
+            async with self.engine.begin() as conn:
+                result = await conn.execute(delete(audit_log).where(audit_log.c.ts < cutoff))
+            done["audit"] = int(result.rowcount or 0)
         return done
 
     async def _prune_snapshots(self, cutoff: int) -> int:
