@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from hashfleet import __version__
 from hashfleet.core.settings import Settings
+from hashfleet.server.api import actions as actions_api
 from hashfleet.server.api import agent, alerts, discovery, fleet, history_ui, logs, rpc, series, ws
 from hashfleet.server.api.audit import router as audit_router
 from hashfleet.server.api.errors import install_error_handlers
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
     app.state.hashfleet = server_state
     install_error_handlers(app)
     app.include_router(rpc.router)
+    app.include_router(actions_api.router)
     app.include_router(series.router)
     app.include_router(history_ui.router)
     app.include_router(logs.router)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hashfleet.core.files import make_private_dir
 from hashfleet.core.ids import new_id
 from hashfleet.core.settings import Settings
+from hashfleet.server.actions.service import ActionService
 from hashfleet.server.alerts.engine import AlertEngine
 from hashfleet.server.alerts.notify.router import NotifyRouter
 from hashfleet.server.audit.writer import AuditWriter
@@ -40,6 +41,7 @@ class ServerState:
         self.engine: AsyncEngine = create_engine(settings.db_url)
         self.live = LiveIndex(stale_ms=int(settings.stale_s * 1000), throttle_s=settings.throttle_s)
         self.registry = Registry(self.engine, self.live)
+        self.actions = ActionService(self.engine, self.live, self.registry)
         self.auth = AuthService(self.engine, settings.session_ttl_s)
         self.audit = AuditWriter(self.engine)
         self.writer = Writer(self.engine, self.live)
@@ -64,6 +66,7 @@ class ServerState:
         await migrate(self.engine)
         self.instance_id = str(await setdefault_value(self.engine, "instance_id", new_id()))
         await self.registry.load()
+        await self.actions.load()
         await self.rollup.load()
         await self.alerts.load()
         self.notifier.prime(self.alerts.active())
@@ -74,12 +77,14 @@ class ServerState:
         self.notifier.start()
         self.retention.start()
         self.jobs.start()
+        self.actions.start()
         self.audit.start()
         log.info("server %s started with %d things", self.instance_id, len(self.live.things))
 
     async def stop(self) -> None:
         """Drain the bus, stop live tasks, close the engine."""
         await self.bus.stop()
+        await self.actions.stop()
         await self.retention.stop()
         await self.jobs.stop()
         await self.rollup.stop()

@@ -38,6 +38,9 @@ READS = {
     "GET /api/things/{thing_id}",
     "GET /api/things/{thing_id}/history",
     "GET /api/alerts",
+    "POST /rpc/getAction",
+    "POST /rpc/getActionsBatch",
+    "POST /rpc/queryActions",
 }
 # Writes: operators and admins (or a custom role with write permissions).
 WRITES = {
@@ -51,6 +54,10 @@ WRITES = {
     "POST /rpc/deleteThingComment",
     "POST /api/racks/{rack_id}/token",
     "POST /api/scan",
+    "POST /rpc/pushAction",
+    "POST /rpc/pushActionsBatch",
+    "POST /rpc/voteAction",
+    "POST /rpc/cancelActionsBatch",
 }
 # Administrators only.
 ADMIN = {"GET /api/audit"}
