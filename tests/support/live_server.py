@@ -42,7 +42,8 @@ class LiveServer:
             port=self.port,
             **settings,
         )
-        self.url = f"http://127.0.0.1:{self.port}"
+        # HTTPS when the settings name a certificate (tls_cert/tls_key), as the server does.
+        self.url = f"{'https' if self.settings.tls else 'http'}://127.0.0.1:{self.port}"
         self.state: ServerState | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._server: uvicorn.Server | None = None
@@ -54,7 +55,13 @@ class LiveServer:
         self.state = ServerState(self.settings)
         app = create_app(state=self.state)
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            ssl_certfile=self.settings.tls_cert or None,
+            ssl_keyfile=self.settings.tls_key or None,
         )
         self._server = uvicorn.Server(config)
         ready = threading.Event()

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from pathlib import Path
 
 import aiohttp
 import msgspec
 
 from hashfleet.agent.poller import Poller
-from hashfleet.agent.sender import Sender
+from hashfleet.agent.sender import Sender, tls_error
 from hashfleet.agent.spool import Spool, encode_item
+from hashfleet.core.errors import TlsInvalid
+from hashfleet.core.tls import check_server_url, client_context, parse_pin
 from hashfleet.wire.messages import AgentConfig
 
 log = logging.getLogger(__name__)
@@ -32,8 +35,27 @@ class Agent:
         refresh_s: float = 15.0,
         flush_s: float = 0.05,
         interval: float | None = None,
+        ca_file: str | Path | None = None,
+        pin_sha256: str | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
-        """Talk to ``server_url`` with the rack ``token``; keep the spool in ``data_dir``."""
+        """Talk to ``server_url`` with the rack ``token``; keep the spool in ``data_dir``.
+
+        An https server is verified against the system's CAs, or against ``ca_file``, or
+        accepted only if its certificate has the SHA-256 fingerprint ``pin_sha256``. Raises
+        ``InsecureUrl`` for plain HTTP to another machine unless ``allow_insecure_http``,
+        ``TlsInvalid`` for an unusable CA file or pin — before anything is opened.
+        """
+        if ca_file and pin_sha256:
+            raise TlsInvalid("give --ca-file or --pin-sha256, not both")
+        check_server_url(server_url, allow_insecure_http, tls_options=bool(ca_file or pin_sha256))
+        self._ssl: ssl.SSLContext | aiohttp.Fingerprint | bool = True
+        if ca_file:
+            self._ssl = client_context(ca_file)
+        elif pin_sha256:
+            # Fingerprint: aiohttp skips chain and name checks and compares the SHA-256 of
+            # the certificate the server sent, before any byte of the request leaves.
+            self._ssl = aiohttp.Fingerprint(parse_pin(pin_sha256))
         self.server_url = server_url.rstrip("/")
         self.token = token
         self.spool = Spool(data_dir / "spool.db")
@@ -93,7 +115,9 @@ class Agent:
                     aiohttp.ClientError, TimeoutError, msgspec.DecodeError, RuntimeError
                 ) as exc:  # fmt: skip
                     # Keep polling what we know: the server being away must not stop the rack.
-                    log.warning("cannot refresh the thing list: %s", exc)
+                    tls = tls_error(exc)
+                    reason = f"{tls.code}: {tls.message}" if tls else exc
+                    log.warning("cannot refresh the thing list: %s", reason)
                 await asyncio.sleep(self.refresh_s)
         except asyncio.CancelledError:
             if not self._draining:
@@ -103,7 +127,7 @@ class Agent:
     async def run(self) -> None:
         """Run until cancelled; flushes the spool buffer on the way out."""
         headers = {"Authorization": f"Bearer {self.token}"}
-        connector = aiohttp.TCPConnector(limit=4)
+        connector = aiohttp.TCPConnector(limit=4, ssl=self._ssl)
         async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
             interval = self.interval_override or 5.0
             self.poller = Poller(self._sink, interval=interval, concurrency=self.concurrency)

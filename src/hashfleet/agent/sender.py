@@ -11,6 +11,13 @@ import aiohttp
 import msgspec
 
 from hashfleet.agent.spool import Spool, build_batch
+from hashfleet.core.errors import (
+    HashfleetError,
+    TlsHandshakeFailed,
+    TlsPinMismatch,
+    TlsUntrusted,
+)
+from hashfleet.core.tls import format_fingerprint
 from hashfleet.wire.messages import IngestAck
 
 log = logging.getLogger(__name__)
@@ -38,6 +45,8 @@ class Sender:
         self.sent = 0
         self.wakeup = asyncio.Event()
         self._down_since: float | None = None
+        # What the last failed send said ("ERR_…: …" for TLS trouble); None while sending.
+        self.last_error: str | None = None
 
     async def run(self) -> None:
         """Send forever."""
@@ -52,15 +61,30 @@ class Sender:
             try:
                 ack = await self._post(build_batch(self.spool.spool_id, items))
             except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError, ServerRefused) as exc:
-                if self._down_since is None:
-                    self._down_since = asyncio.get_running_loop().time()
-                    log.warning("server unreachable (%s); spooling %d+ snapshots", exc, len(items))
+                tls = tls_error(exc)
+                error = f"{tls.code}: {tls.message}" if tls else str(exc) or repr(exc)
+                # Once per outage, and again when the reason turns into a TLS one: unlike a
+                # server that is down, a wrong pin or an untrusted certificate never heals
+                # by itself, so the operator must see it.
+                if self._down_since is None or (tls and error != self.last_error):
+                    if self._down_since is None:
+                        self._down_since = asyncio.get_running_loop().time()
+                    if tls:
+                        log.error(
+                            "%s; not sending, %d+ snapshots stay in the spool", error, len(items)
+                        )
+                    else:
+                        log.warning(
+                            "server unreachable (%s); spooling %d+ snapshots", error, len(items)
+                        )
+                self.last_error = error
                 await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             if self._down_since is not None:
                 log.info("server reachable again; resending the spool")
                 self._down_since = None
+                self.last_error = None
             backoff = 0.5
             # Never trust an ack past what this batch carried: items appended since the peek
             # were not sent, and deleting them would lose them.
@@ -82,3 +106,26 @@ class Sender:
 
 class ServerRefused(Exception):
     """The server answered but did not take the batch (it will be retried)."""
+
+
+def tls_error(exc: BaseException) -> HashfleetError | None:
+    """A TLS failure of a request as an ``ERR_TLS_*`` error that says what to do; else None."""
+    if isinstance(exc, aiohttp.ServerFingerprintMismatch):
+        return TlsPinMismatch(
+            f"the server {exc.host}:{exc.port} presented the certificate "
+            f"{format_fingerprint(exc.got)}, not the pinned {format_fingerprint(exc.expected)} "
+            "(a different server, an interception, or a renewed certificate: check "
+            "`hashfleet server`'s start-up output and fix --pin-sha256)"
+        )
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return TlsUntrusted(
+            f"cannot verify the certificate of {exc.host}:{exc.port}: {exc.certificate_error} "
+            "(give --ca-file with the server's certificate or CA, or --pin-sha256 with its "
+            "fingerprint)"
+        )
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return TlsHandshakeFailed(
+            f"no TLS session with {exc.host}:{exc.port}: {exc.os_error} "
+            "(is the server serving HTTPS on that port?)"
+        )
+    return None

@@ -10,22 +10,58 @@ from pathlib import Path
 import typer
 
 from hashfleet.agent.runner import Agent
+from hashfleet.core.errors import HashfleetError
+from hashfleet.core.settings import Settings
 
 
 def agent(
-    server: str = typer.Option(..., help="Server URL, e.g. http://127.0.0.1:8000"),
+    server: str = typer.Option(..., help="Server URL, e.g. https://fleet.example:8000"),
     token: str = typer.Option(
         None, help="The rack's agent token (or HASHFLEET_AGENT_TOKEN).", show_default=False
     ),
     data_dir: Path = typer.Option(Path("./hashfleet-agent"), help="Where the spool lives."),
     concurrency: int = typer.Option(64, help="Most polls in flight at once."),
     interval: float = typer.Option(None, help="Poll interval in seconds (default: server's)."),
+    ca_file: Path = typer.Option(
+        None,
+        help="Trust this CA or the server's self-signed certificate, PEM "
+        "(or HASHFLEET_AGENT_CA_FILE).",
+    ),
+    pin_sha256: str = typer.Option(
+        None,
+        help="Accept only the server certificate with this SHA-256 fingerprint, as "
+        "`hashfleet certs create` prints it (or HASHFLEET_AGENT_PIN_SHA256).",
+    ),
+    allow_insecure_http: bool = typer.Option(
+        False,
+        "--allow-insecure-http",
+        help="Allow an http:// server URL to another machine (token sent unencrypted).",
+    ),
 ) -> None:
     """Run an agent for the rack the token belongs to."""
     token = token or os.environ.get("HASHFLEET_AGENT_TOKEN", "")
     if not token:
         raise typer.BadParameter("give --token or set HASHFLEET_AGENT_TOKEN")
-    runner = Agent(server, token, data_dir, concurrency=concurrency, interval=interval)
+    settings = Settings.from_env(
+        agent_ca_file=str(ca_file) if ca_file else None,
+        agent_pin_sha256=pin_sha256,
+        # False is the flag's default, not a choice: leave the environment's value.
+        allow_insecure_http=True if allow_insecure_http else None,
+    )
+    try:
+        runner = Agent(
+            server,
+            token,
+            data_dir,
+            concurrency=concurrency,
+            interval=interval,
+            ca_file=settings.agent_ca_file or None,
+            pin_sha256=settings.agent_pin_sha256 or None,
+            allow_insecure_http=settings.allow_insecure_http,
+        )
+    except HashfleetError as exc:
+        typer.echo(f"{exc.code}: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(runner.run())

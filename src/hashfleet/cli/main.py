@@ -7,7 +7,17 @@ import logging
 import typer
 
 from hashfleet import __version__
-from hashfleet.cli import agent_cmd, chia_cmd, demo_cmd, rpc_cmd, scan_cmd, server_cmd, sim_cmd
+from hashfleet.cli import (
+    agent_cmd,
+    certs_cmd,
+    chia_cmd,
+    demo_cmd,
+    rpc_cmd,
+    scan_cmd,
+    server_cmd,
+    sim_cmd,
+    users_cmd,
+)
 
 app = typer.Typer(
     name="hashfleet",
@@ -51,3 +61,6 @@ app.command("demo")(demo_cmd.demo)
 app.command("rpc")(rpc_cmd.rpc)
 app.command("scan")(scan_cmd.scan_cmd)
 app.add_typer(chia_cmd.app, name="chia")
+app.add_typer(certs_cmd.app, name="certs")
+app.add_typer(users_cmd.users_app, name="users")
+app.add_typer(users_cmd.tokens_app, name="tokens")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import uvicorn
 from hashfleet.core.errors import HashfleetError
 from hashfleet.core.files import write_private
 from hashfleet.core.settings import Settings
+from hashfleet.core.tls import check_bind, fingerprint, load_pair
 from hashfleet.server.app import create_app
 from hashfleet.server.auth.passwords import generate_password
 from hashfleet.server.state import ServerState
@@ -31,23 +33,78 @@ def server(
         help="JSON file: timezones, retention, rollup spec, alert rules, notifiers "
         "(docs/HISTORY.md).",
     ),
+    tls_cert: Path = typer.Option(
+        None,
+        help="PEM certificate: serve HTTPS (`hashfleet certs create` makes one; "
+        "or HASHFLEET_TLS_CERT).",
+    ),
+    tls_key: Path = typer.Option(
+        None, help="The certificate's unencrypted PEM key (or HASHFLEET_TLS_KEY)."
+    ),
+    allow_insecure_http: bool = typer.Option(
+        False,
+        "--allow-insecure-http",
+        help="Serve plain HTTP on a non-loopback address (behind a TLS reverse proxy only).",
+    ),
 ) -> None:
-    """Run the server. On first start it creates an 'admin' user and prints its password."""
+    """Run the server. On first start it creates an 'admin' user and prints its password.
+
+    Serves HTTPS with --tls-cert/--tls-key; plain HTTP only on loopback unless
+    --allow-insecure-http.
+    """
     settings = Settings.from_env(
         host=host,
         port=port,
         data_dir=data_dir,
         database_url=database_url,
         history_config=history_config,
+        tls_cert=str(tls_cert) if tls_cert else None,
+        tls_key=str(tls_key) if tls_key else None,
+        # False is the flag's default, not a choice: leave the environment's value.
+        allow_insecure_http=True if allow_insecure_http else None,
     )
     try:
+        cert_fingerprint = check_transport(settings)
         asyncio.run(_bootstrap_admin(ServerState(settings)))
         # A fresh state for the server: the bootstrap's engine belonged to its own loop.
         app = create_app(state=ServerState(settings))
     except HashfleetError as exc:
         typer.echo(f"{exc.code}: {exc.message}", err=True)
         raise typer.Exit(2) from exc
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", ws_max_size=1 << 20)
+    scheme = "https" if settings.tls else "http"
+    host_in_url = f"[{settings.host}]" if ":" in settings.host else settings.host
+    typer.echo(f"hashfleet server: {scheme}://{host_in_url}:{settings.port}")
+    if cert_fingerprint:
+        typer.echo(f"  certificate SHA-256 fingerprint (agents: --pin-sha256): {cert_fingerprint}")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        ws_max_size=1 << 20,
+        ssl_certfile=settings.tls_cert or None,
+        ssl_keyfile=settings.tls_key or None,
+    )
+
+
+def check_transport(settings: Settings) -> str:
+    """Check the TLS pair (if any) and the bind address; the certificate's fingerprint or "".
+
+    Raises ``TlsInvalid`` for an unusable pair and ``InsecureBind`` for plain HTTP on a
+    non-loopback address without ``allow_insecure_http``.
+    """
+    if settings.tls:
+        cert = load_pair(settings.tls_cert, settings.tls_key)
+        if cert.not_valid_after_utc < dt.datetime.now(dt.UTC):
+            # Still start: pinned agents keep working; browsers and --ca-file agents will not.
+            typer.echo(
+                f"warning: the certificate {settings.tls_cert} expired on "
+                f"{cert.not_valid_after_utc:%Y-%m-%d}",
+                err=True,
+            )
+        return fingerprint(cert)
+    check_bind(settings.host, tls=False, allow_insecure_http=settings.allow_insecure_http)
+    return ""
 
 
 async def _bootstrap_admin(state: ServerState) -> None:

@@ -70,6 +70,17 @@ class Forbidden(HashfleetError):
     status = 403
 
 
+class TooManyRequests(HashfleetError):
+    """Too many attempts; try again after ``retry_after_s`` seconds."""
+
+    code = "ERR_RATE_LIMITED"
+    status = 429
+
+    def __init__(self, message: str = "", *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+
 class DeviceError(HashfleetError):
     """A device could not be read; the device is marked in error, nothing else is touched."""
 
@@ -99,3 +110,45 @@ class DeviceCommandFailed(DeviceError):
     """The device understood the command and reported a failure."""
 
     code = "ERR_DEVICE_COMMAND_FAILED"
+
+
+class TlsInvalid(HashfleetError):
+    """The TLS certificate or key cannot be used (unreadable, malformed, or not a pair)."""
+
+    code = "ERR_TLS_INVALID"
+    status = 400
+
+
+class InsecureBind(HashfleetError):
+    """Plain HTTP on an address other machines can reach, without the explicit override."""
+
+    code = "ERR_INSECURE_BIND"
+    status = 400
+
+
+class InsecureUrl(HashfleetError):
+    """A plain-HTTP server URL to another machine, without the explicit override."""
+
+    code = "ERR_INSECURE_URL"
+    status = 400
+
+
+class TlsPinMismatch(HashfleetError):
+    """The server's certificate is not the one the agent was told to pin."""
+
+    code = "ERR_TLS_PIN_MISMATCH"
+    status = 502
+
+
+class TlsUntrusted(HashfleetError):
+    """The server's certificate could not be verified (unknown issuer, wrong name, expired)."""
+
+    code = "ERR_TLS_UNTRUSTED"
+    status = 502
+
+
+class TlsHandshakeFailed(HashfleetError):
+    """No TLS session could be set up with the server (not HTTPS there, protocol mismatch)."""
+
+    code = "ERR_TLS_HANDSHAKE"
+    status = 502

@@ -43,6 +43,16 @@ class Settings:
     metrics_max_things: int = 1000
     # Serve GET /metrics without a bearer token (only where the port is not reachable by others).
     metrics_public: bool = False
+    # HTTPS: PEM certificate and unencrypted key (`hashfleet certs create` makes a pair).
+    tls_cert: str = ""
+    tls_key: str = ""
+    # Plain HTTP beyond loopback (server bind, agent URL): only behind a TLS reverse proxy
+    # or on a network the operator trusts.
+    allow_insecure_http: bool = False
+    # Agent: trust this CA or self-signed certificate (PEM), or exactly the certificate with
+    # this SHA-256 fingerprint (HASHFLEET_AGENT_CA_FILE, HASHFLEET_AGENT_PIN_SHA256).
+    agent_ca_file: str = ""
+    agent_pin_sha256: str = ""
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -58,3 +68,8 @@ class Settings:
     def db_url(self) -> str:
         """The database URL; SQLite in the data directory unless one is given."""
         return self.database_url or f"sqlite:///{self.data_dir / 'hashfleet.db'}"
+
+    @property
+    def tls(self) -> bool:
+        """True when the server serves HTTPS itself (a certificate is configured)."""
+        return bool(self.tls_cert or self.tls_key)

@@ -13,9 +13,12 @@ from hashfleet.core.settings import Settings
 from hashfleet.server.api import actions as actions_api
 from hashfleet.server.api import agent, alerts, discovery, fleet, history_ui, logs, rpc, series, ws
 from hashfleet.server.api.audit import router as audit_router
+from hashfleet.server.api.csrf import CsrfMiddleware
 from hashfleet.server.api.errors import install_error_handlers
 from hashfleet.server.api.metrics import router as metrics_router
+from hashfleet.server.api.users import router as users_router
 from hashfleet.server.audit.middleware import AuditMiddleware
+from hashfleet.server.hsts import HstsMiddleware
 from hashfleet.server.state import ServerState
 from hashfleet.server.web import pages
 
@@ -40,6 +43,7 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
     )
     app.state.hashfleet = server_state
     install_error_handlers(app)
+    app.add_middleware(HstsMiddleware)
     app.include_router(rpc.router)
     app.include_router(actions_api.router)
     app.include_router(series.router)
@@ -52,8 +56,10 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
     app.include_router(discovery.router)
     app.include_router(metrics_router)
     app.include_router(ws.router)
+    app.include_router(users_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(pages.STATIC_DIR)), name="static")
+    app.add_middleware(CsrfMiddleware)
     # Outermost of ours: refusals by any other middleware are recorded too.
     app.add_middleware(AuditMiddleware, sink=server_state.audit.record)
     return app

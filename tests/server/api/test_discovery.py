@@ -91,7 +91,7 @@ def test_a_cookie_from_another_site_cannot_start_a_scan(live_server: LiveServer)
     assert login.status_code in (200, 303)
     foreign = session.post("/api/scan", json={"targets": ["127.89.4.9"]},
                            headers={"Origin": "http://evil.example"})  # fmt: skip
-    assert foreign.status_code == 403 and foreign.json()["error"] == "ERR_ACTION_DENIED"
+    assert foreign.status_code == 403 and foreign.json()["error"] == "ERR_CSRF"
     host = live_server.url.split("://", 1)[1]
     own = session.post("/api/scan", json={"targets": ["127.89.4.9"], "timeout": 0.5},
                        headers={"Origin": f"http://{host}"})  # fmt: skip

@@ -41,6 +41,8 @@ READS = {
     "POST /rpc/getAction",
     "POST /rpc/getActionsBatch",
     "POST /rpc/queryActions",
+    "GET /api/me",
+    "GET /api/tokens",
 }
 # Writes: operators and admins (or a custom role with write permissions).
 WRITES = {
@@ -60,7 +62,19 @@ WRITES = {
     "POST /rpc/cancelActionsBatch",
 }
 # Administrators only.
-ADMIN = {"GET /api/audit"}
+ADMIN = {
+    "GET /api/audit",
+    "GET /api/users",
+    "POST /api/users",
+    "PATCH /api/users/{user_id}",
+    "DELETE /api/users/{user_id}",
+    "GET /api/roles",
+    "POST /api/roles",
+    "PUT /api/roles/{name}",
+    "DELETE /api/roles/{name}",
+}
+# One's own account (tokens, password): any person, but not with a read-only token.
+OWN = {"POST /api/tokens", "DELETE /api/tokens/{token_id}", "POST /api/me/password"}
 # Agents (rack tokens) only.
 AGENT = {
     "GET /api/agent/config",
@@ -116,7 +130,7 @@ def callers(live_server: LiveServer) -> dict[str, dict[str, str]]:
 
 
 def test_every_route_is_classified(live_server: LiveServer) -> None:
-    known = READS | WRITES | ADMIN | AGENT | ANY_TOKEN | PUBLIC
+    known = READS | WRITES | ADMIN | AGENT | ANY_TOKEN | PUBLIC | OWN
     assert routes(live_server) - known == set(), "classify the new routes above"
     assert known - routes(live_server) == set(), "these routes are gone: drop them above"
 
@@ -140,12 +154,17 @@ def test_read_only_callers_cannot_write(
             resp = request(live_server, route, callers[who])
             # A read may still refuse the empty body or the made-up id, never the caller.
             assert resp.status_code not in (401, 403), (who, route, resp.status_code, resp.text)
+    for route in sorted(OWN):
+        resp = request(live_server, route, callers["read-only admin token"])
+        assert resp.status_code == 403 and resp.json()["error"] in WRITE_REFUSALS, route
+        resp = request(live_server, route, callers["viewer"])
+        assert resp.status_code not in (401, 403), (route, resp.status_code, resp.text)
 
 
 def test_agents_only_reach_the_agent_routes(
     live_server: LiveServer, callers: dict[str, dict[str, str]]
 ) -> None:
-    for route in sorted(READS | WRITES | ADMIN):
+    for route in sorted(READS | WRITES | ADMIN | OWN):
         resp = request(live_server, route, callers["agent"])
         assert resp.status_code == 403, (route, resp.status_code, resp.text)
         assert resp.json()["error"] == "ERR_ACTION_DENIED", route

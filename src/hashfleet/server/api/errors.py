@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hashfleet.core.errors import HashfleetError
+from hashfleet.core.errors import HashfleetError, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HashfleetError)
     async def _ours(_request: Request, exc: HashfleetError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status)
+        headers = (
+            {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyRequests) else None
+        )
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

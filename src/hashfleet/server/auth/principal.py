@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hashfleet.server.auth.permissions import BUILTIN_ROLES, has_permission, read_only
+from hashfleet.server.auth.permissions import BUILTIN_ROLES, WRITE, has_permission, read_only
 
+# The built-in roles; custom ones live in the ``roles`` table.
 ROLES = ("admin", "operator", "viewer")
-_WRITE_ROLES = frozenset({"admin", "operator"})
 
 # Bearer token prefixes tell token kinds apart without a lookup in the wrong table.
 API_TOKEN_PREFIX = "hfa"
@@ -25,15 +25,25 @@ class Principal:
     user_id: str | None = None
     rack_id: str | None = None
     token_write: bool = True
-    # Effective ``{type}:{level}`` permissions (role ∩ token scopes, write dropped for
-    # read-only tokens); empty means "derive from the built-in role".
-    permissions: frozenset[str] = frozenset()
+    # Effective ``{type}:{level}`` permissions (role ∩ token scopes, before the read-only
+    # cut); None means "derive from the built-in role". None, not empty: a scoped token
+    # whose scopes meet none of its role's permissions has no permission at all.
+    permissions: frozenset[str] | None = None
+    # The API token behind this caller (None for sessions): its id, its scopes and its
+    # expiry, so a token can never mint a broader or longer-lived one.
+    token_id: str | None = None
+    token_scopes: frozenset[str] | None = None
+    token_expires_at: int | None = None
 
     def perms(self) -> frozenset[str]:
         """The effective permission strings of this caller (agents have none)."""
         if self.kind != "user":
             return frozenset()
-        perms = self.permissions or frozenset(BUILTIN_ROLES.get(self.role, ()))
+        perms = (
+            self.permissions
+            if self.permissions is not None
+            else frozenset(BUILTIN_ROLES.get(self.role, ()))
+        )
         return perms if self.token_write else read_only(perms)
 
     def can(self, thing_type: str, level: str) -> bool:
@@ -42,8 +52,15 @@ class Principal:
 
     @property
     def can_write(self) -> bool:
-        """Whether this caller may change things (agents only ingest)."""
-        return self.kind == "user" and self.role in _WRITE_ROLES and self.token_write
+        """Whether this caller may change something: a person holding any ``w`` permission.
+
+        Agents only ingest; read-only tokens have no ``w`` left (``perms()`` drops it).
+        """
+        return (
+            self.kind == "user"
+            and self.token_write
+            and any(WRITE in p.partition(":")[2] for p in self.perms())
+        )
 
     @property
     def is_admin(self) -> bool:

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from hashfleet import __version__
-from hashfleet.core.errors import Unauthorized
+from hashfleet.core.errors import TooManyRequests, Unauthorized
 from hashfleet.model.alert import SEVERITIES
 from hashfleet.server.alerts.rules import THING_TYPES
 from hashfleet.server.api.deps import get_state, principal_of
@@ -53,11 +53,20 @@ async def login(
     state: ServerState = Depends(get_state),
 ) -> Response:
     """Check the password, set the session cookie, go to the fleet."""
+    client = request.client.host if request.client is not None else None
     try:
-        token = await state.auth.login(username, password)
+        token = await state.auth.login(username, password, client=client)
     except Unauthorized as exc:
         return templates.TemplateResponse(
             request, "login.html", {"error": exc.message, "version": __version__}, status_code=401
+        )
+    except TooManyRequests as exc:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"error": exc.message, "version": __version__},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after_s)},
         )
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
