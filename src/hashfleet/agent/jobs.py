@@ -194,7 +194,7 @@ class JobRunner:
         *,
         concurrency: int = 16,
         timeout_s: float = 120.0,
-        wait_s: float = 25.0,
+        wait_s: float = 2.0,
         retry_s: float = 2.0,
     ) -> None:
         self.journal = journal

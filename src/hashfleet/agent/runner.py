@@ -1,4 +1,5 @@
-"""The agent process: load things from the server, poll them, spool and ship snapshots."""
+"""The agent process: load things from the server, poll them, spool and ship snapshots, and
+run the approved actions the server queues for its things."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
+from hashfleet.agent.jobs import JobRunner, Journal
 from hashfleet.agent.poller import Poller
 from hashfleet.agent.sender import Sender, tls_error
 from hashfleet.agent.spool import Spool, encode_item
 from hashfleet.core.errors import TlsInvalid
 from hashfleet.core.tls import check_server_url, client_context, parse_pin
-from hashfleet.wire.messages import AgentConfig
+from hashfleet.wire.messages import AgentConfig, AgentThing
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,9 @@ class Agent:
         self.server_url = server_url.rstrip("/")
         self.token = token
         self.spool = Spool(data_dir / "spool.db")
+        self.journal = Journal(data_dir / "jobs.db")
+        self.jobs: JobRunner | None = None
+        self._by_id: dict[str, AgentThing] = {}
         self.concurrency = concurrency
         self.refresh_s = refresh_s
         self.flush_s = flush_s
@@ -109,6 +114,7 @@ class Agent:
             while True:
                 try:
                     self.config = await self._load_config(session)
+                    self._by_id = {t.id: t for t in self.config.things}
                     self.poller.interval = self.interval_override or self.config.poll_interval
                     self.poller.set_things(self.config.things)
                 except (
@@ -135,10 +141,12 @@ class Agent:
             self._refresh_task = asyncio.create_task(
                 self._refresh_forever(session), name="agent-refresh"
             )
+            self.jobs = JobRunner(self.journal, self.server_url, self._thing)
             tasks = [
                 self._refresh_task,
                 asyncio.create_task(self._flush_forever(), name="agent-flush"),
                 asyncio.create_task(self.sender.run(), name="agent-send"),
+                asyncio.create_task(self.jobs.run(session), name="agent-jobs"),
             ]
             try:
                 await asyncio.gather(*tasks)
@@ -169,6 +177,11 @@ class Agent:
             await asyncio.sleep(0.05)
         return self.spool.pending() == 0
 
+    def _thing(self, thing_id: str) -> AgentThing | None:
+        """A thing of this rack as the server last described it (for running a job)."""
+        return self._by_id.get(thing_id)
+
     def close(self) -> None:
-        """Close the spool."""
+        """Close the spool and the job journal."""
         self.spool.close()
+        self.journal.close()

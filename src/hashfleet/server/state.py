@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hashfleet.core.files import make_private_dir
 from hashfleet.core.ids import new_id
 from hashfleet.core.settings import Settings
+from hashfleet.server.actions.executor import ActionExecutor
 from hashfleet.server.actions.service import ActionService
 from hashfleet.server.alerts.engine import AlertEngine
 from hashfleet.server.alerts.notify.router import NotifyRouter
@@ -47,6 +48,9 @@ class ServerState:
         self.writer = Writer(self.engine, self.live)
         self.bus: Bus = EmbeddedBus(max_rows=settings.ingest_max_batch)
         self.jobs = JobDispatcher(self.engine)
+        # Approved actions run through the agents' job queue (rack actions in the registry).
+        self.executor = ActionExecutor(self.actions, self.jobs, self.registry)
+        self.actions.set_executor(self.executor)
         self.instance_id = ""
         spec = StatSpec(self.history.stats)
         self.rollup = Rollup(self.engine, self.live, spec, self.history.offsets)
@@ -67,6 +71,7 @@ class ServerState:
         self.instance_id = str(await setdefault_value(self.engine, "instance_id", new_id()))
         await self.registry.load()
         await self.actions.load()
+        await self.jobs.load()
         await self.rollup.load()
         await self.alerts.load()
         self.notifier.prime(self.alerts.active())
@@ -77,6 +82,7 @@ class ServerState:
         self.notifier.start()
         self.retention.start()
         self.jobs.start()
+        await self.executor.recover()
         self.actions.start()
         self.audit.start()
         log.info("server %s started with %d things", self.instance_id, len(self.live.things))

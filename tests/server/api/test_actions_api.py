@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 
+from hashfleet.server.store.jobs import jobs_of_action
 from tests.server.api.test_rpc import call
 from tests.support.live_server import LiveServer
 
@@ -84,10 +86,20 @@ def test_two_operator_approval(live_server: LiveServer) -> None:
     assert got["votes"] == {"ann": True} and got["state"] == "voting"
 
     assert ok(call(live_server, "voteAction", vote, bob)) == 1  # counted as bob, not ann
-    got = ok(call(live_server, "getAction", {"id": aid}, viewer))
-    assert got["votes"] == {"ann": True, "bob": True} and got["state"] == "ready"
+    # Approved: it is handed at once to the agents' job queue, one job per target.
+    deadline = time.monotonic() + 10
+    while (got := ok(call(live_server, "getAction", {"id": aid}, viewer)))["state"] == "ready":
+        assert time.monotonic() < deadline, "the approved action was never executed"
+        time.sleep(0.05)
+    assert got["votes"] == {"ann": True, "bob": True} and got["state"] == "executing"
     assert ok(call(live_server, "getAction", {"id": aid, "type": "voting"})) is None
-    assert ok(call(live_server, "getAction", {"id": aid, "type": "ready"}))["id"] == aid
+    assert ok(call(live_server, "getAction", {"id": aid, "type": "executing"}))["id"] == aid
+    state = live_server.state
+    assert state is not None
+    queued = live_server.call(jobs_of_action(state.engine, aid))
+    assert sorted(j["thing_id"] for j in queued) == sorted(
+        c["id"] for t in got["targets"].values() for c in t["calls"]
+    )
     assert ok(call(live_server, "getAction", {"id": 12345})) is None
     assert ok(call(live_server, "voteAction", vote, bob)) == 1  # a retry changes nothing
     assert error(call(live_server, "voteAction", {"id": aid, "approve": False}, bob), 409) == (

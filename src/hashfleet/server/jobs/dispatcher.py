@@ -1,12 +1,13 @@
 """The job dispatcher: approved calls go to the agents through a durable queue.
 
-``submit`` stores one job per (action, thing) and wakes the rack's agent, which long-polls
-``GET /api/agent/jobs``. The agent journals each job id before it runs it and reports the
-result to ``POST /api/agent/jobs/results``; the first result of a job wins. A job offered
-but never answered (the answer to the agent was lost, or the agent restarted) is offered
-again after ``reoffer_after_s``: the agent's journal turns a second offer into a re-sent
-result, never into a second run. A job without a result after ``ttl_s`` fails with
-``ERR_JOB_EXPIRED``. Each job that ends is passed to ``on_result``.
+``submit`` stores one job per (action, thing) and wakes the rack's agent, which asks
+``GET /api/agent/jobs`` every few seconds (a short long-poll: a longer one would hold a
+server's shutdown, which waits for open requests). The agent journals each job id before
+it runs it and reports the result to ``POST /api/agent/jobs/results``; the first result of
+a job wins. A job offered but never answered (the answer to the agent was lost, or the
+agent restarted) is offered again after ``reoffer_after_s``: the agent's journal turns a
+second offer into a re-sent result, never into a second run. A job without a result after
+``ttl_s`` fails with ``ERR_JOB_EXPIRED``. Each job that ends is passed to ``on_result``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,14 @@ class JobDispatcher:
         self.check_every_s = check_every_s
         self.on_result: OnResult | None = None
         self._wake: dict[str, asyncio.Event] = {}
+        # Racks that may have open jobs: agents ask every few seconds, and a rack with
+        # nothing to do is answered from memory, without a query.
+        self._busy: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+
+    async def load(self) -> None:
+        """Learn which racks have open jobs (left from before a restart)."""
+        self._busy = await job_store.racks_with_open_jobs(self.engine)
 
     def _event(self, rack_id: str) -> asyncio.Event:
         return self._wake.setdefault(rack_id, asyncio.Event())
@@ -59,6 +67,7 @@ class JobDispatcher:
         jobs = [{**call, "action_id": action_id} for call in calls]
         await job_store.enqueue_jobs(self.engine, jobs, now_ms())
         for rack_id in {call["rack_id"] for call in calls}:
+            self._busy.add(rack_id)
             self._event(rack_id).set()
 
     async def offer(self, rack_id: str, wait_s: float = 0.0) -> list[AgentJob]:
@@ -68,9 +77,7 @@ class JobDispatcher:
         while True:
             event = self._event(rack_id)
             event.clear()  # before the read: a submit after it wakes the wait below
-            rows = await job_store.offer_jobs(
-                self.engine, rack_id, now_ms(), self.reoffer_after_ms, self.batch
-            )
+            rows = await self._due(rack_id)
             left = deadline - loop.time()
             if rows or left <= 0:
                 return [
@@ -86,6 +93,16 @@ class JobDispatcher:
             # Also wake for re-offers that come due while waiting.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), min(left, self.reoffer_after_ms / 1000))
+
+    async def _due(self, rack_id: str) -> list[dict[str, Any]]:
+        if rack_id not in self._busy:
+            return []
+        rows = await job_store.offer_jobs(
+            self.engine, rack_id, now_ms(), self.reoffer_after_ms, self.batch
+        )
+        if not rows and not await job_store.racks_with_open_jobs(self.engine, rack_id):
+            self._busy.discard(rack_id)
+        return rows
 
     async def report(self, rack_id: str, results: Sequence[JobResult]) -> list[int]:
         """Record results sent by ``rack_id``'s agent; returns the ids now durable (also

@@ -120,3 +120,12 @@ async def open_job_count(engine: AsyncEngine) -> int:
         stmt = select(func.count()).select_from(agent_jobs)
         result = await conn.execute(stmt.where(agent_jobs.c.state.in_(OPEN_STATES)))
         return int(result.scalar_one())
+
+
+async def racks_with_open_jobs(engine: AsyncEngine, rack_id: str | None = None) -> set[str]:
+    """The racks (or just ``rack_id``, if it has any) with jobs queued or offered."""
+    stmt = select(agent_jobs.c.rack_id).where(agent_jobs.c.state.in_(OPEN_STATES))
+    if rack_id is not None:
+        stmt = stmt.where(agent_jobs.c.rack_id == rack_id)
+    async with engine.connect() as conn:
+        return {r[0] for r in await conn.execute(stmt.distinct())}

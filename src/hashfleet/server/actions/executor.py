@@ -1,0 +1,120 @@
+"""Runs approved actions: device calls go to the agents' job queue, rack actions to the
+registry, and every target's outcome comes back to the action.
+
+An action that is ``ready`` is moved to ``executing`` first (so it can never be handed out
+twice), then one job per target thing is queued durably (``server/jobs``). Each job that
+ends — done on the device, failed there, or expired — becomes the target's result; the
+last result makes the action ``done``. After a restart, the executing actions are queued
+again (a queued job is never duplicated) and results that ended while the server was down
+are picked up from the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from hashfleet.core.errors import HashfleetError
+from hashfleet.server.actions.model import (
+    COMPLETED,
+    EXECUTING,
+    FAILED,
+    RACK_ACTIONS,
+    target_ids,
+)
+from hashfleet.server.actions.service import ActionService
+from hashfleet.server.jobs.dispatcher import JobDispatcher
+from hashfleet.server.registry import Registry
+from hashfleet.server.store import jobs as job_store
+
+log = logging.getLogger(__name__)
+
+ERR_ACTION_INTERRUPTED = "ERR_ACTION_INTERRUPTED"
+
+
+class ActionExecutor:
+    """The executor plugged into :class:`ActionService`."""
+
+    def __init__(self, actions: ActionService, jobs: JobDispatcher, registry: Registry) -> None:
+        self.actions = actions
+        self.jobs = jobs
+        self.registry = registry
+        jobs.on_result = self.job_ended
+
+    async def __call__(self, doc: dict[str, Any]) -> None:
+        """Execute a ready action."""
+        started = await self.actions.start_execution(int(doc["id"]))
+        if started["action"] in RACK_ACTIONS:
+            await self._run_rack_action(started)
+        else:
+            await self.jobs.submit(int(started["id"]), _calls(started))
+
+    async def job_ended(self, job: dict[str, Any]) -> None:
+        """A job's end is its target's result."""
+        state = COMPLETED if job["state"] == job_store.DONE else FAILED
+        try:
+            await self.actions.record_result(
+                int(job["action_id"]),
+                str(job["thing_id"]),
+                state,
+                error=job.get("error"),
+                result=job.get("result"),
+            )
+        except HashfleetError as exc:
+            # The action is gone or no longer executing (cancelled by an admin while its
+            # jobs ran): the job's own row keeps what happened.
+            log.warning("job %s of action %s: %s", job["id"], job["action_id"], exc.message)
+
+    async def recover(self) -> None:
+        """After a restart: queue executing actions again and take results that came."""
+        for doc in self.actions.open_actions():
+            if doc["state"] != EXECUTING:
+                continue
+            action_id = int(doc["id"])
+            if doc["action"] in RACK_ACTIONS:
+                # A rack action runs in the server: if it was running at the crash, nobody
+                # knows whether it took effect. Say so rather than run it twice.
+                for target in target_ids(doc):
+                    if target not in doc["results"]:
+                        await self.actions.record_result(
+                            action_id, target, FAILED, error=ERR_ACTION_INTERRUPTED
+                        )
+                continue
+            await self.jobs.submit(action_id, _calls(doc))
+            for job in await job_store.jobs_of_action(self.jobs.engine, action_id):
+                if job["state"] not in job_store.OPEN_STATES:
+                    await self.job_ended(job)
+
+    async def _run_rack_action(self, doc: dict[str, Any]) -> None:
+        action_id = int(doc["id"])
+        first = dict(doc["params"][0])
+        user = str(doc.get("creator") or "") or None
+        for target in target_ids(doc):
+            try:
+                if doc["action"] == "registerThing":
+                    ids = await self.registry.register_things([first], user=user)
+                    result: Any = {"ids": ids}
+                elif doc["action"] == "updateThing":
+                    result = await self.registry.update_thing(first, user=user)
+                else:
+                    result = await self.registry.forget_things({"ids": [target]}, user=user)
+            except HashfleetError as exc:
+                await self.actions.record_result(
+                    action_id, target, FAILED, error=f"{exc.code}: {exc.message}"
+                )
+                continue
+            await self.actions.record_result(action_id, target, COMPLETED, result=result)
+
+
+def _calls(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """One job per target thing: the driver method and the action's parameters."""
+    return [
+        {
+            "rack_id": rack_id,
+            "thing_id": call["id"],
+            "method": doc["method"],
+            "params": list(doc["params"]),
+        }
+        for rack_id, target in doc["targets"].items()
+        for call in target["calls"]
+    ]
