@@ -19,6 +19,7 @@ from hashfleet.server.bus.base import Bus
 from hashfleet.server.bus.embedded import EmbeddedBus
 from hashfleet.server.history_config import HistoryConfig, load_history_config
 from hashfleet.server.ingest.writer import Writer
+from hashfleet.server.jobs.direct import DirectCalls
 from hashfleet.server.jobs.dispatcher import JobDispatcher
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.registry import Registry
@@ -51,6 +52,7 @@ class ServerState:
         # Approved actions run through the agents' job queue (rack actions in the registry).
         self.executor = ActionExecutor(self.actions, self.jobs, self.registry)
         self.actions.set_executor(self.executor)
+        self.direct = DirectCalls(self.live, self.jobs)
         self.instance_id = ""
         spec = StatSpec(self.history.stats)
         self.rollup = Rollup(self.engine, self.live, spec, self.history.offsets)

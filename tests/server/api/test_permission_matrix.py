@@ -60,6 +60,8 @@ WRITES = {
     "POST /rpc/pushActionsBatch",
     "POST /rpc/voteAction",
     "POST /rpc/cancelActionsBatch",
+    "POST /rpc/queryThing",
+    "POST /rpc/applyThings",
 }
 # Administrators only.
 ADMIN = {

@@ -8,6 +8,9 @@ a job wins. A job offered but never answered (the answer to the agent was lost, 
 agent restarted) is offered again after ``reoffer_after_s``: the agent's journal turns a
 second offer into a re-sent result, never into a second run. A job without a result after
 ``ttl_s`` fails with ``ERR_JOB_EXPIRED``. Each job that ends is passed to ``on_result``.
+
+Direct calls (queryThing, applyThings) use the same queue under negative ids instead of an
+action's: :meth:`call` waits for their results instead of passing them on.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.core.clock import now_ms
 from hashfleet.core.tasks import cancel_task
+from hashfleet.server.actions.model import IdClock
 from hashfleet.server.store import jobs as job_store
 from hashfleet.wire.messages import AgentJob, JobResult
 
@@ -54,10 +58,36 @@ class JobDispatcher:
         # nothing to do is answered from memory, without a query.
         self._busy: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        # Direct calls: negative ids, never reused; their results wake these futures.
+        self._direct_ids = IdClock()
+        self._waiting: dict[tuple[int, str], asyncio.Future[dict[str, Any]]] = {}
 
     async def load(self) -> None:
         """Learn which racks have open jobs (left from before a restart)."""
         self._busy = await job_store.racks_with_open_jobs(self.engine)
+        self._direct_ids.seen(-(await job_store.lowest_action_id(self.engine)))
+
+    async def call(
+        self, calls: Sequence[dict[str, Any]], timeout_s: float
+    ) -> tuple[int, dict[str, dict[str, Any] | None]]:
+        """Run ``calls`` now, without an action: ``(call id, {thing_id: ended job or None})``.
+
+        ``None`` for a call still running after ``timeout_s``: it stays queued and runs
+        (at most once) when its agent gets to it; its row keeps the outcome.
+        """
+        call_id = -self._direct_ids.next(now_ms())
+        loop = asyncio.get_running_loop()
+        futures = {c["thing_id"]: loop.create_future() for c in calls}
+        for thing_id, future in futures.items():
+            self._waiting[(call_id, thing_id)] = future
+        try:
+            await self.submit(call_id, calls)
+            if futures:
+                await asyncio.wait(futures.values(), timeout=timeout_s)
+        finally:
+            for thing_id in futures:
+                self._waiting.pop((call_id, thing_id), None)
+        return call_id, {t: f.result() if f.done() else None for t, f in futures.items()}
 
     def _event(self, rack_id: str) -> asyncio.Event:
         return self._wake.setdefault(rack_id, asyncio.Event())
@@ -137,6 +167,11 @@ class JobDispatcher:
         return count
 
     async def _ended(self, row: dict[str, Any]) -> None:
+        if row["action_id"] < 0:  # a direct call: whoever waits for it gets it
+            future = self._waiting.get((row["action_id"], row["thing_id"]))
+            if future is not None and not future.done():
+                future.set_result(row)
+            return
         if self.on_result is None:
             return
         try:

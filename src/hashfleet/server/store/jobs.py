@@ -129,3 +129,10 @@ async def racks_with_open_jobs(engine: AsyncEngine, rack_id: str | None = None) 
         stmt = stmt.where(agent_jobs.c.rack_id == rack_id)
     async with engine.connect() as conn:
         return {r[0] for r in await conn.execute(stmt.distinct())}
+
+
+async def lowest_action_id(engine: AsyncEngine) -> int:
+    """The lowest action id of any job (direct calls use ids below 0), 0 when none."""
+    async with engine.connect() as conn:
+        value = (await conn.execute(select(func.min(agent_jobs.c.action_id)))).scalar_one()
+        return int(value or 0)
