@@ -32,6 +32,7 @@ RPC_PORT = 4028
 DESCRIPTION = "cgminer 4.11.1"
 POOL_DIFFICULTY = 65536.0
 POOL_SLOTS = 3  # Avalon firmware keeps exactly three pool slots
+AUTO_FAN_DUTY = 67  # FanR while the firmware runs the fans (nameplate rpm)
 _REQUEST_LIMIT = 65536
 _JOINABLE = frozenset({"version", "summary", "estats", "stats", "pools", "devs", "devdetails"})
 
@@ -135,6 +136,7 @@ class AvalonSim(SimDevice):
         self.wallpower = wallpower
         self.workmode = p.default_mode
         self.led = False
+        self.fan_spd = -1  # ascset fan-spd: -1 automatic, else a fixed duty 15-100 %
         self.admin = ("root", "root")  # the web login setpool checks
         # (time, off) switches from softoff/softon; the last one due decides.
         self.switches: list[tuple[float, bool]] = []
@@ -177,8 +179,14 @@ class AvalonSim(SimDevice):
         out = super().info()
         now = self.clock()
         out.update(workmode=self.workmode, soft_off=self.soft_off(now), led=self.led,
-                   pools=[p.url for p in self.pools])  # fmt: skip
+                   fan_spd=self.fan_spd, pools=[p.url for p in self.pools])  # fmt: skip
         return out
+
+    def fan_duty(self, off: bool) -> int:
+        """The fans' duty in percent (estats ``FanR``)."""
+        if self.fan_spd != -1:
+            return self.fan_spd
+        return 38 if off else AUTO_FAN_DUTY
 
     def soft_off(self, now: float) -> bool:
         """Whether the miner is switched off (``softoff``) at ``now``."""
@@ -223,6 +231,8 @@ class AvalonSim(SimDevice):
             temps.append([int(base + 6 * noise(seed, 100 * b + c, 0)) for c in range(p.chips)])
         env = int(24 + 2 * wobble(seed, 5, now, 900.0))
         rpm = p.fan_rpm * (0.4 if off else 1.0) + (1200 if hot else 0)
+        if self.fan_spd != -1:  # a fixed duty: the automatic one (67 %) is the nameplate rpm
+            rpm = p.fan_rpm * self.fan_spd / AUTO_FAN_DUTY
         fans = [int(rpm + 90 * wobble(seed, 30 + f, now, 600.0)) for f in range(p.fans)]
         if off:
             power_in = int(p.power_w * 0.01 + 8)
@@ -363,7 +373,7 @@ class AvalonSim(SimDevice):
             "MH[0 0 0]", "DHW[0]", f"HW[{live.elapsed // 400}]", "DH[1.027%]",
             f"Temp[{live.env}]", f"TMax[{max(tmax)}]", f"TAvg[{max(tavg)}]",
             *(f"Fan{i}[{rpm}]" for i, rpm in enumerate(live.fans, 1)),
-            f"FanR[{38 if live.off else 67}%]", "Vo[" + " ".join(["2254"] * p.boards) + "]",
+            f"FanR[{self.fan_duty(live.off)}%]", "Vo[" + " ".join(["2254"] * p.boards) + "]",
             f"PS[0 1213 2254 77 {live.power_out} 2254 {live.power_in}]",
             f"GHSspd[{ghs:.2f}]", f"GHSmm[{live.ideal:.2f}]", f"GHSavg[{ghs * 0.998:.2f}]",
             f"WU[{ghs * 13.97:.2f}]", f"Freq[{0 if live.off else p.freq}.00]",
@@ -460,6 +470,19 @@ class AvalonSim(SimDevice):
             self.switches.sort(key=lambda s: s[0])
             self._sync(now)
             return self._status(118, f"ASC 0 set info: success {opt}:{int(at)}", "I")
+        if opt == "fan-spd":
+            # Canaan's cgminer: -1 hands the fans back to the firmware, 15-100 fixes the duty.
+            try:
+                value = int(args[0]) if len(args) == 1 else None
+            except ValueError:
+                value = None
+            if value is None:
+                return self._status(120, "ASC 0 set failed: No value passed to avalon-fan", "E")
+            if value != -1 and not 15 <= value <= 100:
+                return self._status(120, "ASC 0 set failed: invalid fan value, valid range "
+                                    "15-100 for stable pwm,-1 for auto adjust", "E")  # fmt: skip
+            self.fan_spd = value
+            return self._status(119, "ASC 0 set OK")
         if opt == "reboot":
             # This connection is already admitted, so the reply still goes out; new ones are
             # refused for the downtime and uptime starts from 0.

@@ -1,10 +1,12 @@
 """A simulated Antminer on LuxOS (LUXminer): the cgminer JSON API on TCP 4028 with sessions.
 
 Reads are open: ``summary``, ``stats`` (bmminer-shaped, chain rates/chips/temperatures),
-``pools``, ``fans``, ``temps``, ``power``, ``config``, ``version``, ``profiles``. Writes need
-a session: ``logon`` hands out a session id (``session`` shows the current one) and every
-write command takes it as the first parameter: ``rebootdevice``, ``curtail`` (``sleep`` /
-``wakeup``), ``profileset``, ``addpool``/``removepool``/``switchpool``, ``ledset``, ``atmset``.
+``pools``, ``fans``, ``temps``, ``power``, ``config``, ``version``, ``profiles``,
+``frequencyget``. Writes need a session: ``logon`` hands out a session id (``session`` shows
+the current one) and every write command takes it as the first parameter: ``rebootdevice``,
+``curtail`` (``sleep`` / ``wakeup``), ``profileset``, ``addpool``/``removepool``/
+``switchpool``, ``ledset``, ``atmset``, ``fanset`` (``speed=N``, -1 automatic) and
+``frequencyset`` (``<board>,<MHz>``).
 pyasic identifies the firmware by "LUXminer" in ``version`` and the model by its ``Type``.
 """
 
@@ -36,8 +38,10 @@ PROFILES: dict[str, tuple[float, float]] = {
 }  # fmt: skip
 _SESSION_COMMANDS = frozenset(
     {"rebootdevice", "curtail", "profileset", "addpool", "removepool", "switchpool",
-     "enablepool", "disablepool", "ledset", "atmset", "logoff"}
+     "enablepool", "disablepool", "ledset", "atmset", "logoff", "fanset", "frequencyset"}
 )  # fmt: skip
+FAN_MAX_RPM = 6600  # an S19/S21 fan at 100 % duty
+FREQ_RANGE = (100, 1200)  # MHz the simulated frequencyset accepts
 
 
 class LuxosSim(CgminerFamilySim):
@@ -58,6 +62,33 @@ class LuxosSim(CgminerFamilySim):
         self.profile = "default"
         self.red_led = False
         self.atm = True
+        self.fan_speed = -1  # fanset speed: -1 automatic, else a fixed duty in percent
+        self.freqs: dict[int, int] = {}  # board → frequencyset MHz (absent: the profile's)
+
+    def board_freq(self, board: int) -> int:
+        """The chip frequency of ``board`` (MHz): set by ``frequencyset``, else the profile's."""
+        return self.freqs.get(board, round(self.preset.freq * self.scale[0]))
+
+    def live(self, now: float) -> Live:
+        """The profile's values, with per-board frequencies and a fixed fan duty applied."""
+        live = super().live(now)
+        if self.freqs and not self.sleeping:
+            base = self.preset.freq * self.scale[0]
+            factors = [self.board_freq(b) / base for b in range(self.preset.boards)]
+            live.power *= sum(factors) / len(factors)
+            live.rates = [r * f for r, f in zip(live.rates, factors, strict=True)]
+        if self.fan_speed != -1:
+            live.fans = [FAN_MAX_RPM * self.fan_speed // 100 // 60 * 60 for _ in live.fans]
+        return live
+
+    def _stats(self, live: Live) -> dict[str, Any]:
+        reply = super()._stats(live)
+        data = reply["STATS"][1]
+        for b in range(self.preset.boards):
+            data[f"freq{b + 1}"] = self.board_freq(b) if live.chips[b] else 0
+        freqs = [self.board_freq(b) for b in range(self.preset.boards)]
+        data["total_freqavg"] = round(sum(freqs) / len(freqs))
+        return reply
 
     def set_profile(self, name: str) -> None:
         """Run profile ``name`` (a key of :data:`PROFILES`)."""
@@ -72,7 +103,8 @@ class LuxosSim(CgminerFamilySim):
     def info(self) -> dict[str, object]:
         """Control-endpoint state."""
         out = super().info()
-        out.update(profile=self.profile, led=self.red_led, session=bool(self.session_id))
+        out.update(profile=self.profile, led=self.red_led, session=bool(self.session_id),
+                   fan_speed=self.fan_speed, freqs=dict(self.freqs))  # fmt: skip
         return out
 
     def extra(self, cmd: str, param: str | None, live: Live | None) -> dict[str, Any] | None:
@@ -107,12 +139,19 @@ class LuxosSim(CgminerFamilySim):
             return self._status(0, "Temp control", section="TEMPCTRL", rows=[row])
         if cmd == "profiles":
             return self._profiles()
+        if cmd == "frequencyget":
+            board = (param or "").split(",")[0]
+            if not board.isdigit() or int(board) >= self.preset.boards:
+                return self._status(14, f"Invalid board '{board}'", "E")
+            row = {"Board": int(board), "Frequency": self.board_freq(int(board))}
+            return self._status(0, "Frequency", section="FREQUENCY", rows=[row])
         if cmd in ("fans", "temps", "power"):
             live = self.live_now(live)
             if cmd == "fans":
                 rows = self.fan_rows(live)
                 reply = self._status(202, f"{len(rows)} Fan(s)", section="FANS", rows=rows)
-                reply["FANCTRL"] = [{"MinFans": 1, "Mode": "Auto"}]
+                mode = "Auto" if self.fan_speed == -1 else "Manual"
+                reply["FANCTRL"] = [{"MinFans": 1, "Mode": mode, "Speed": self.fan_speed}]
                 return reply
             if cmd == "power":
                 row = {"PSU": True, "Watts": round(live.power)}
@@ -136,6 +175,7 @@ class LuxosSim(CgminerFamilySim):
             if rest not in PROFILES:
                 return self._status(14, f"Invalid profile '{rest}'", "E")
             self.set_profile(rest)
+            self.freqs.clear()  # a profile brings its own frequency
             row = {"Profile": rest, "Result": "success"}
             return self._status(0, "Profile set", section="PROFILE", rows=[row])
         if cmd == "ledset":
@@ -145,6 +185,24 @@ class LuxosSim(CgminerFamilySim):
             if color == "red":
                 self.red_led = state != "off"
             return self._status(0, "LED set")
+        if cmd == "fanset":
+            args = dict(a.partition("=")[::2] for a in rest.split(",") if a)
+            try:
+                speed = int(args.get("speed", ""))
+            except ValueError:
+                return self._status(14, f"Invalid fanset '{rest}'", "E")
+            if speed != -1 and not 0 <= speed <= 100:
+                return self._status(14, f"Invalid fan speed {speed}", "E")
+            self.fan_speed = speed
+            return self._status(0, "Fan control set")
+        if cmd == "frequencyset":
+            board, _, freq = rest.partition(",")
+            if not board.isdigit() or int(board) >= self.preset.boards or not freq.isdigit():
+                return self._status(14, f"Invalid frequencyset '{rest}'", "E")
+            if not FREQ_RANGE[0] <= int(freq) <= FREQ_RANGE[1]:
+                return self._status(14, f"Frequency {freq} out of range", "E")
+            self.freqs[int(board)] = int(freq)
+            return self._status(0, f"Board {board} frequency set")
         if cmd == "atmset":
             self.atm = "enabled=false" not in rest
             return self._status(0, "ATM set")

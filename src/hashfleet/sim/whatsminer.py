@@ -147,6 +147,7 @@ class WhatsminerSim(SimDevice):
         self.reboot_downtime = reboot_downtime
         self.power_mode = "normal"
         self.power_limit = int(p.power_w * 1.1 // 100 * 100)
+        self.freq_pct = 0  # set_target_freq: percent offset from the factory frequency
         self.off = False
         self.led: str = "auto"  # "auto" or the colour forced on
         self.dead_board = seed % p.boards
@@ -202,8 +203,14 @@ class WhatsminerSim(SimDevice):
         """Control-endpoint state plus power mode, limit, LED and pools."""
         out = super().info()
         out.update(power_mode=self.power_mode, power_limit=self.power_limit, off=self.off,
-                   led=self.led, pools=[p.url for p in self.pools])  # fmt: skip
+                   led=self.led, pools=[p.url for p in self.pools],
+                   freq_pct=self.freq_pct, target_freq=self.target_freq)  # fmt: skip
         return out
+
+    @property
+    def target_freq(self) -> int:
+        """The chip frequency (MHz) aimed at: the factory one moved by ``freq_pct``."""
+        return round(self.preset.freq * (1 + self.freq_pct / 100.0))
 
     def active_pool(self) -> SimPool | None:
         """btminer mines on the first pool slot with a URL."""
@@ -240,7 +247,10 @@ class WhatsminerSim(SimDevice):
         p, seed, fault = self.preset, self.seed, self.faults.fault
         hot = fault is Fault.OVERHEAT
         hr_factor, pw_factor = POWER_MODES[self.power_mode]
-        mode_power = p.power_w * pw_factor
+        # Hashrate follows the chip frequency; power a little more than linearly.
+        freq_factor = 1 + self.freq_pct / 100.0
+        hr_factor *= freq_factor
+        mode_power = p.power_w * pw_factor * freq_factor**1.2
         # A power limit below what the mode draws slows the chips down proportionally.
         throttle = min(1.0, self.power_limit / mode_power)
         ideal = p.hashrate_ths * 1000.0 * hr_factor * throttle
@@ -428,13 +438,14 @@ class WhatsminerSim(SimDevice):
             "MHS 5m": round(mhs * 0.999, 2), "MHS 15m": round(mhs * 0.998, 2),
             "HS RT": round(mhs, 2), "Accepted": acc, "Rejected": rej,
             "Total MH": round(mhs * live.elapsed), "Temperature": max(live.board_temps),
-            "freq_avg": 0 if live.off else p.freq, "Fan Speed In": live.fan_in,
+            "freq_avg": 0 if live.off else self.target_freq, "Fan Speed In": live.fan_in,
             "Fan Speed Out": live.fan_out, "Power": live.power,
             "Power Rate": round(live.power / max(live.total / 1000.0, 0.001), 2),
             "Pool Rejected%": round(100.0 * rej / max(acc + rej, 1), 4), "Pool Stale%": 0.0,
             "Last getwork": int(now), "Uptime": live.elapsed + 40, "Security Mode": 0,
             "Hash Stable": True, "Hash Stable Cost Seconds": 1800, "Hash Deviation%": 0.3,
-            "Target Freq": p.freq, "Target MHS": round(p.hashrate_ths * 1e6, 0),
+            "Target Freq": self.target_freq,
+            "Target MHS": round(p.hashrate_ths * 1e6 * self.target_freq / p.freq, 0),
             "Env Temp": live.env, "Power Mode": self.power_mode.capitalize(),
             "Factory GHS": int(p.hashrate_ths * 1000), "Power Limit": self.power_limit,
             "Chip Temp Min": min(t[0] for t in temps), "Chip Temp Max": max(t[1] for t in temps),
@@ -454,7 +465,7 @@ class WhatsminerSim(SimDevice):
         dead = mhs == 0 and not live.off
         return {"ASC": b, "Name": "SM", "ID": b, "Slot": b, "Enabled": "Y",
                 "Status": "Dead" if dead else "Alive", "Temperature": live.board_temps[b],
-                "Chip Frequency": 0 if mhs == 0 else p.freq, "Fan Speed In": live.fan_in,
+                "Chip Frequency": 0 if mhs == 0 else self.target_freq, "Fan Speed In": live.fan_in,
                 "Fan Speed Out": live.fan_out, "MHS av": round(mhs * 0.998, 2),
                 "MHS 5s": round(mhs, 2), "MHS 1m": round(mhs, 2), "MHS 5m": round(mhs, 2),
                 "MHS 15m": round(mhs, 2), "Factory GHS": int(p.hashrate_ths * 1000 / p.boards),

@@ -8,7 +8,8 @@ from ``get.device.info`` with param ``"salt"``). Codes: 0 ok, -1 failed, -2 inva
 -3 invalid JSON, -4 permission denied. Hash rates are TH/s here, not MH/s as in API 2.x.
 
 Also here: :func:`run_v2_write`, what the API 2.x write commands do to the device once
-decrypted (reboot, power_off/on, power modes, power limit, LED, pools), which API 3's
+decrypted (reboot, power_off/on, power modes, power limit, target frequency, LED, pools),
+which API 3's
 ``set.*`` commands mirror.
 """
 
@@ -31,6 +32,7 @@ POOL_SLOTS = 3
 API3_VERSION = "3.0.1"
 TS_WINDOW = 300.0  # how far a set command's ts may be from the device's clock
 MAX_FRAME = 65536
+FREQ_PCT_MIN, FREQ_PCT_MAX = -10, 100  # set_target_freq's range in MicroBT's documents
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -59,6 +61,16 @@ def run_v2_write(sim: WhatsminerSim, name: str, args: dict[str, Any]) -> dict[st
         if not 0 < watts <= 99999:
             return sim.status(132, "invalid power_limit", "E")
         sim.power_limit = watts
+        return ok
+    if name == "set_target_freq":
+        # MicroBT's API 2.0.5: percent of the factory frequency, -10 to 100, as a string.
+        try:
+            percent = int(str(args.get("percent")))
+        except ValueError:
+            return sim.status(132, "invalid percent", "E")
+        if not FREQ_PCT_MIN <= percent <= FREQ_PCT_MAX:
+            return sim.status(132, "invalid percent", "E")
+        sim.freq_pct = percent
         return ok
     if name == "set_led":
         if args.get("param") == "auto":
@@ -152,6 +164,9 @@ class V3Api:
             sim.power_mode = str(param)
         elif cmd == "set.miner.power_limit" and isinstance(param, int) and 0 < param < 99999:
             sim.power_limit = param
+        elif (cmd == "set.miner.target_freq" and isinstance(param, int)
+              and FREQ_PCT_MIN <= param <= FREQ_PCT_MAX):  # fmt: skip
+            sim.freq_pct = param
         elif cmd == "set.system.led" and (param == "auto" or isinstance(param, list)):
             colors = (
                 [p.get("color") for p in param if isinstance(p, dict)] if param != "auto" else []
@@ -162,7 +177,8 @@ class V3Api:
                      for p in param if isinstance(p, dict)]  # fmt: skip
             sim.set_pools(slots)
         elif cmd in ("set.system.reboot", "set.miner.service", "set.miner.power_mode",
-                     "set.miner.power_limit", "set.system.led", "set.miner.pools"):  # fmt: skip
+                     "set.miner.power_limit", "set.system.led", "set.miner.pools",
+                     "set.miner.target_freq"):  # fmt: skip
             return self._reply(cmd, -1, "invalid param")
         else:
             return self._reply(cmd, -2, "invalid command")
@@ -213,7 +229,8 @@ class V3Api:
         return {"id": b, "slot": b, "hash-average": round(live.rates[b] / 1000.0, 3),
                 "factory-hash": round(p.hashrate_ths / p.boards, 3),
                 "chip-temp-min": lo, "chip-temp-max": hi, "chip-temp-avg": avg,
-                "board-temperature": live.board_temps[b], "freq": 0 if dead else p.freq,
+                "board-temperature": live.board_temps[b],
+                "freq": 0 if dead or live.off else self.sim.target_freq,
                 "effective-chips": 0 if dead else p.chips}  # fmt: skip
 
     def pools(self, live: Live) -> list[dict[str, Any]]:

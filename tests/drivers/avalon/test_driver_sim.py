@@ -186,6 +186,28 @@ async def test_led_pools_and_reboot_change_the_device() -> None:
     assert [p.accepted for p in after.pools] == [0, 0]
 
 
+@pytest.mark.parametrize("api", APIS)
+async def test_fan_speed(api: str) -> None:
+    async with avalons(12 + APIS.index(api), ["Avalon 1246"]) as (sim,):
+        drv = driver(sim, api)
+        auto = [f.rpm or 0 for f in (await collect(drv)).stats.fans]
+        for bad in (10, 101, 0, True):
+            with pytest.raises(ValueError):
+                await drv.set_fan(bad)  # refused before anything is sent
+        assert sim.fan_spd == -1
+        await asyncio.wait_for(drv.set_fan(100), WAIT)
+        assert sim.fan_spd == 100
+        full = [f.rpm or 0 for f in (await collect(drv)).stats.fans]
+        assert min(full) > max(auto) * 1.3
+        await asyncio.wait_for(drv.set_fan(30), WAIT)
+        slow = [f.rpm or 0 for f in (await collect(drv)).stats.fans]
+        assert max(slow) < min(auto) * 0.6
+        await asyncio.wait_for(drv.set_fan(None), WAIT)
+        assert sim.fan_spd == -1
+        back = [f.rpm or 0 for f in (await collect(drv)).stats.fans]
+        assert min(back) > max(slow) and "set_fan" in drv.capabilities
+
+
 async def test_wrong_web_login_fails_setpool() -> None:
     async with avalons(11, ["Avalon 1246"]) as (sim,):
         opts = DriverOptions(family="avalon", address=sim.address, password="nope", timeout=3.0)

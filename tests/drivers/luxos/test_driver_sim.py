@@ -118,3 +118,46 @@ async def test_writes_need_a_session_and_survive_its_loss(sim: LuxosSim) -> None
     sim.session_id = "expired0"  # the device dropped the driver's session
     await asyncio.wait_for(d.set_power_mode("sleep"), WAIT)
     assert sim.paused
+
+
+async def test_fan_speed(sim: LuxosSim) -> None:
+    d = driver(sim)
+    auto = [f.rpm or 0 for f in (await asyncio.wait_for(d.collect(), WAIT)).stats.fans]
+    for bad in (-1, 101, True):
+        with pytest.raises(ValueError):
+            await d.set_fan(bad)  # refused before anything is sent
+    assert sim.fan_speed == -1 and not sim.session_id
+    await asyncio.wait_for(d.set_fan(100), WAIT)
+    assert sim.fan_speed == 100
+    fans = (await asyncio.wait_for(d.collect(), WAIT)).stats.fans
+    assert [f.rpm for f in fans] == [6600] * len(fans) and min(auto) < 6000
+    await asyncio.wait_for(d.set_fan(50), WAIT)
+    assert {f.rpm for f in (await asyncio.wait_for(d.collect(), WAIT)).stats.fans} == {3300}
+    await asyncio.wait_for(d.set_fan(None), WAIT)
+    assert sim.fan_speed == -1
+    back = (await asyncio.wait_for(d.collect(), WAIT)).stats.fans
+    assert all(f.rpm and f.rpm < 6000 for f in back)
+
+
+async def test_frequency(sim: LuxosSim) -> None:
+    d = driver(sim)
+    first = await asyncio.wait_for(d.collect(), WAIT)
+    assert [b.clock_core_mhz for b in first.stats.hashboards] == [490.0] * 3
+    with pytest.raises(ValueError):
+        await d.set_frequency(5000)  # refused before anything is sent
+    assert not sim.freqs
+    await asyncio.wait_for(d.set_frequency(540), WAIT)
+    assert sim.freqs == {0: 540, 1: 540, 2: 540}
+    snap = await asyncio.wait_for(d.collect(), WAIT)
+    assert [b.clock_core_mhz for b in snap.stats.hashboards] == [540.0] * 3
+    assert snap.stats.hashrate and first.stats.hashrate
+    assert snap.stats.hashrate > first.stats.hashrate * 1.05
+    await asyncio.wait_for(d.set_power_mode("normal"), WAIT)  # a profile brings its own
+    again = await asyncio.wait_for(d.collect(), WAIT)
+    assert [b.clock_core_mhz for b in again.stats.hashboards] == [490.0] * 3
+
+
+async def test_frequency_before_any_poll(sim: LuxosSim) -> None:
+    await asyncio.wait_for(driver(sim).set_frequency(450), WAIT)
+    assert sim.freqs == {0: 450, 1: 450, 2: 450}
+    assert {"set_fan", "set_frequency"} <= LuxosDriver.capabilities

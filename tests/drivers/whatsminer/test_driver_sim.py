@@ -171,6 +171,36 @@ async def test_controls(api: str) -> None:
             await drv.set_pools([])
 
 
+@pytest.mark.parametrize("api", APIS)
+async def test_set_frequency(api: str) -> None:
+    async with miners(12 + APIS.index(api), ["M60"]) as (sim,):
+        drv = driver(sim, api)
+        with pytest.raises(ValueError):
+            await drv.set_frequency(0)  # refused before anything is sent
+        assert drv._freq_mhz is None
+        first = (await collect(drv)).stats
+        assert [b.clock_core_mhz for b in first.hashboards] == [500.0] * 3
+        await asyncio.wait_for(drv.set_frequency(550), WAIT)  # +10 % of the factory 500
+        assert sim.freq_pct == 10 and sim.target_freq == 550
+        s = (await collect(drv)).stats
+        assert [b.clock_core_mhz for b in s.hashboards] == [550.0] * 3
+        assert s.hashrate is not None and s.hashrate > 1.05 * 172e12
+        await asyncio.wait_for(drv.set_frequency(450), WAIT)  # -10 %, from the factory base
+        assert sim.freq_pct == -10
+        assert {b.clock_core_mhz for b in (await collect(drv)).stats.hashboards} == {450.0}
+        with pytest.raises(ValueError, match="450-1000 MHz"):
+            await drv.set_frequency(400)  # -20 %: below the documented range
+        assert sim.freq_pct == -10
+
+
+async def test_set_frequency_before_any_poll_reads_first() -> None:
+    async with miners(14, ["M30S+"]) as (sim,):
+        drv = driver(sim)
+        await asyncio.wait_for(drv.set_frequency(649), WAIT)  # 590 MHz factory: +10 %
+        assert sim.freq_pct == 10
+        assert "set_frequency" in WhatsminerDriver.capabilities
+
+
 async def test_expired_token_is_renewed() -> None:
     clock = FakeClock()
     async with miners(7, ["M30S+"], clock=clock) as (sim,):

@@ -4,8 +4,9 @@ One poll sends ``version+summary+estats+pools`` as one joined JSON request. With
 ``params={"api": "text"}`` it speaks cgminer's plain-text API instead (for firmware or
 proxies that only pass text): the four commands go out separately and the text replies are
 decoded into the JSON shape. Controls are Avalon ``ascset`` subcommands: ``softoff`` /
-``softon`` and ``workmode`` (power modes), ``reboot``, ``led`` and ``setpool`` (which
-needs the web login, the thing's ``username``/``password``, root/root by default).
+``softon`` and ``workmode`` (power modes), ``reboot``, ``led``, ``fan-spd`` (a fixed fan
+duty of 15-100 %, -1 automatic) and ``setpool`` (which needs the web login, the thing's
+``username``/``password``, root/root by default).
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ DEFAULT_LOGIN = ("root", "root")
 
 
 class AvalonDriver:
-    """Reads an Avalon into a :class:`Snapshot`; sleeps/wakes it, sets its work mode, LED
-    and pools, and reboots it."""
+    """Reads an Avalon into a :class:`Snapshot`; sleeps/wakes it, sets its work mode, LED,
+    fan speed and pools, and reboots it."""
 
     family: ClassVar[str] = "avalon"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"reboot", "set_pools", "set_power_mode", "set_led"}
+        {"reboot", "set_pools", "set_power_mode", "set_led", "set_fan"}
     )
 
     def __init__(self, opts: DriverOptions) -> None:
@@ -144,6 +145,15 @@ class AvalonDriver:
     async def set_led(self, on: bool) -> None:
         """Switch the locate light on or off."""
         await self._ascset(f"0,led,1-{int(on)}")
+
+    async def set_fan(self, percent: int | None) -> None:
+        """Fix the fans at ``percent`` duty (15-100, Canaan's range for a stable PWM), or give
+        them back to the firmware with ``None`` (``ascset 0,fan-spd,-1``)."""
+        if percent is not None and (
+            isinstance(percent, bool) or not isinstance(percent, int) or not 15 <= percent <= 100
+        ):
+            raise ValueError(f"an Avalon takes a fan speed of 15-100 %, not {percent!r}")
+        await self._ascset(f"0,fan-spd,{-1 if percent is None else percent}")
 
     async def set_pools(self, pools: Sequence[PoolTarget]) -> None:
         """Write ``pools`` into the three pool slots in order; unused slots are cleared."""

@@ -2,8 +2,8 @@
 
 Input is the reply to ``summary+stats+pools+version+power+config``. ``stats`` is shaped as
 bmminer's (chain rates, chips, temperatures, fans), so the stock Antminer parser reads the
-first four; ``power`` adds the measured watts and ``config`` the MAC, hostname, profile,
-locate light and curtailment.
+first four (and the per-chain ``freqN`` gives each board's chip frequency); ``power`` adds
+the measured watts and ``config`` the MAC, hostname, profile, locate light and curtailment.
 """
 
 from __future__ import annotations
@@ -49,6 +49,11 @@ def _parse(reply: dict[str, Any]) -> Snapshot:
     config.serial = str(conf["SerialNumber"]) if conf.get("SerialNumber") else None
     if "RedLed" in conf:
         stats.led = str(conf["RedLed"]).lower() != "off"
+    # stats: freqN per chain (MHz), in the order the boards were read
+    data = next((r for r in section(reply, "stats", "STATS") if "chain_acn1" in r), {})
+    chains = [i for i in range(1, 17) if f"chain_acn{i}" in data]
+    for board, chain in zip(stats.hashboards, chains, strict=False):
+        board.clock_core_mhz = num(data.get(f"freq{chain}")) or None
     profile = conf.get("Profile")
     if profile is not None:
         stats.work_mode = work_mode_of(str(profile))

@@ -41,15 +41,18 @@ IDENTITY = ("get_version", "get_miner_info")
 IDENTITY_TTL_S = 600.0
 POOL_SLOTS = 3
 MODES_V2 = {"low": "set_low_power", "normal": "set_normal_power", "high": "set_high_power"}
+# set_target_freq / set.miner.target_freq take a percent of the factory chip frequency;
+# MicroBT documents -10 to 100.
+FREQ_PCT_MIN, FREQ_PCT_MAX = -10, 100
 
 
 class WhatsminerDriver:
     """Reads a Whatsminer into a :class:`Snapshot`; reboots it, sleeps/wakes it, sets its
-    power mode, power limit, pools and LED."""
+    power mode, power limit, target frequency, pools and LED."""
 
     family: ClassVar[str] = "whatsminer"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"reboot", "set_pools", "set_power_mode", "set_power_limit", "set_led"}
+        {"reboot", "set_pools", "set_power_mode", "set_power_limit", "set_frequency", "set_led"}
     )
 
     def __init__(self, opts: DriverOptions) -> None:
@@ -68,9 +71,18 @@ class WhatsminerDriver:
                                       opts.password or "admin")  # fmt: skip
         self._identity: dict[str, dict[str, Any] | None] = {}
         self._identity_at = float("-inf")
+        self._freq_mhz: float | None = None  # chip frequency the last poll showed
+        self._freq_pct = 0  # the target-frequency percent this driver last set
 
     async def collect(self) -> Snapshot:
         """Poll once (five connections on API 2.x, two on API 3, all concurrent)."""
+        snap = await self._collect()
+        clocks = [b.clock_core_mhz for b in snap.stats.hashboards if b.clock_core_mhz]
+        if clocks:
+            self._freq_mhz = max(clocks)
+        return snap
+
+    async def _collect(self) -> Snapshot:
         if self.v3:
             info, status = await asyncio.gather(
                 self.c3.request("get.device.info"),
@@ -134,6 +146,32 @@ class WhatsminerDriver:
             check_v3(reply, "set.miner.power_limit")
         else:
             await self._write("adjust_power_limit", power_limit=str(int(watts)))
+
+    async def set_frequency(self, mhz: float) -> None:
+        """Aim the chips at ``mhz``. btminer takes the target frequency as a percent of the
+        factory frequency (``set_target_freq`` / ``set.miner.target_freq``, -10 to 100);
+        the factory frequency is the one the last poll showed, less the percent this
+        driver set since (an offset set by another tool before is taken as factory)."""
+        if not 0 < mhz < 10000:
+            raise ValueError(f"chip frequency {mhz} MHz is out of range")
+        if self._freq_mhz is None:
+            await self.collect()  # a read, to learn the running frequency
+        if self._freq_mhz is None:
+            raise DeviceReplyInvalid("set_frequency: the miner reports no chip frequency "
+                                     "(sleeping?)")  # fmt: skip
+        factory = self._freq_mhz / (1 + self._freq_pct / 100.0)
+        percent = round((mhz / factory - 1) * 100)
+        if not FREQ_PCT_MIN <= percent <= FREQ_PCT_MAX:
+            low, high = (round(factory * (1 + p / 100.0)) for p in (FREQ_PCT_MIN, FREQ_PCT_MAX))
+            raise ValueError(f"{mhz} MHz is {percent:+d}% of the factory {factory:.0f} MHz; "
+                             f"a Whatsminer takes {low}-{high} MHz")  # fmt: skip
+        if self.v3:
+            reply = await self.c3.request("set.miner.target_freq", percent)
+            check_v3(reply, "set.miner.target_freq")
+        else:
+            await self._write("set_target_freq", percent=str(percent))
+        self._freq_pct = percent
+        self._freq_mhz = factory * (1 + percent / 100.0)
 
     async def set_led(self, on: bool) -> None:
         """Force the red LED on (locate), or give it back to the firmware (``auto``)."""

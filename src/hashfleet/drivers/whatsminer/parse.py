@@ -172,6 +172,7 @@ def parse_v2(joined: Any, bare: Any) -> Snapshot:
                                 temp_chip=_opt(row, "Chip Temp Avg"),
                                 chips=None if row.get("Effective Chips") is None
                                 else int(_num(row["Effective Chips"], "Effective Chips")),
+                                clock_core_mhz=_opt(row, "Chip Frequency") or None,
                                 ok=sleeping or bool(rate)))  # fmt: skip
     board_max = [t for r in _part(joined, "edevs", "DEVS") if (t := _opt(r, "Chip Temp Max"))]
     temp_max = max(board_max) if board_max else _opt(s, "Chip Temp Max") or _opt(s, "Temperature")
@@ -224,6 +225,7 @@ def parse_v3(device: Any, status: Any) -> Snapshot:
                                 hashrate=rate, temp_board=_opt(row, "board-temperature"),
                                 temp_chip=_opt(row, "chip-temp-avg"),
                                 chips=None if chips is None else int(_num(chips, "chips")),
+                                clock_core_mhz=_opt(row, "freq") or None,
                                 ok=sleeping or bool(rate)))  # fmt: skip
     temps = [t for r in _rows(msg.get("edevs"), "edevs") if (t := _opt(r, "chip-temp-max"))]
     temp_max = max(temps) if temps else _opt(s, "chip-temp-max")
