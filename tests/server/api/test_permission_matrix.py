@@ -41,6 +41,7 @@ READS = {
     "POST /rpc/getAction",
     "POST /rpc/getActionsBatch",
     "POST /rpc/queryActions",
+    "GET /api/capabilities",
     "GET /api/me",
     "GET /api/tokens",
 }

@@ -9,6 +9,7 @@ are driven through its Hypothesis strategies.)
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,9 @@ from schemathesis import GenerationMode
 from tests.support.live_server import LiveServer
 
 SKIPPED_PATHS = ["/api/scan"]
-EXAMPLES = 25
+EXAMPLES = int(os.environ.get("HASHFLEET_FUZZ_EXAMPLES", "25"))
+# The same cases on every run, so CI is repeatable; HASHFLEET_FUZZ_RANDOM=1 explores more.
+DERANDOMIZE = not os.environ.get("HASHFLEET_FUZZ_RANDOM")
 
 
 def test_no_operation_answers_5xx(tmp_path: Path) -> None:
@@ -39,6 +42,7 @@ def test_no_operation_answers_5xx(tmp_path: Path) -> None:
                 @given(case=operation.as_strategy(mode))
                 @settings(
                     max_examples=EXAMPLES,
+                    derandomize=DERANDOMIZE,
                     deadline=None,
                     database=None,
                     suppress_health_check=list(HealthCheck),

@@ -16,6 +16,8 @@ from hashfleet.server.store.alerts import alert_history, count_alerts
 router = APIRouter(prefix="/api", tags=["alerts"])
 
 MAX_LIMIT = 1000
+# Times and offsets are BIGINT in the store: larger values must be refused, not sent to SQL.
+MAX_MS = 2**53
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -32,9 +34,9 @@ async def list_alerts(
     severity: list[str] | None = Query(None, description="critical, high, medium, low"),
     thing: list[str] | None = Query(None, description="thing ids"),
     type_: list[str] | None = Query(None, alias="type", description="thing types"),
-    since: int | None = Query(None, ge=0, description="created at or after (ms)"),
-    until: int | None = Query(None, ge=0, description="created at or before (ms)"),
-    offset: int = Query(0, ge=0),
+    since: int | None = Query(None, ge=0, le=MAX_MS, description="created at or after (ms)"),
+    until: int | None = Query(None, ge=0, le=MAX_MS, description="created at or before (ms)"),
+    offset: int = Query(0, ge=0, le=MAX_MS),
     limit: int = Query(100, ge=1, le=MAX_LIMIT),
     state: ServerState = Depends(get_state),
     _p: Principal = Depends(user_principal),

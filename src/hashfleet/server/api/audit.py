@@ -18,6 +18,8 @@ from hashfleet.server.store.audit import AuditQuery, count_entries, list_entries
 router = APIRouter(prefix="/api", tags=["audit"])
 
 MAX_LIMIT = 1000
+# Times and offsets are BIGINT in the store: larger values must be refused, not sent to SQL.
+MAX_MS = 2**53
 _STATUS = re.compile(r"^([1-5])(xx|\d\d)$", re.IGNORECASE)
 
 
@@ -39,12 +41,12 @@ def status_range(value: str | None) -> tuple[int | None, int | None]:
 async def list_audit(
     actor: str | None = Query(None, description="exact name of the caller"),
     kind: str | None = Query(None, description="user, agent or anonymous"),
-    since: int | None = Query(None, ge=0, description="at or after (ms)"),
-    until: int | None = Query(None, ge=0, description="at or before (ms)"),
+    since: int | None = Query(None, ge=0, le=MAX_MS, description="at or after (ms)"),
+    until: int | None = Query(None, ge=0, le=MAX_MS, description="at or before (ms)"),
     method: str | None = Query(None, description="POST, PUT, PATCH, DELETE (comma-separated)"),
     path: str | None = Query(None, description="path prefix, e.g. /rpc/"),
     status: str | None = Query(None, description="status class (4xx) or code (403)"),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_MS),
     limit: int = Query(100, ge=1, le=MAX_LIMIT),
     state: ServerState = Depends(get_state),
     _p: Principal = Depends(admin_principal),

@@ -38,6 +38,8 @@ def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
         "type": doc.get("type"),
         "rack": doc.get("rack"),
         "address": (doc.get("opts") or {}).get("address"),
+        # The driver family: which actions the dashboard may offer for this thing.
+        "family": (doc.get("opts") or {}).get("family"),
         "status": stats.get("status") or STATUS_OFFLINE,
         "err": last.get("err"),
         "model": config.get("model") or (doc.get("info") or {}).get("model"),

@@ -97,7 +97,7 @@ async def fleet_page(request: Request) -> Response:
     principal = await _page_principal(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    return _page(request, "fleet.html", principal)
+    return _page(request, "fleet.html", principal, can_write=principal.can_write)
 
 
 @router.get("/things/{thing_id}")
@@ -131,3 +131,40 @@ async def alerts_page(request: Request) -> Response:
         severities=SEVERITIES,
         thing_types=sorted(THING_TYPES),
     )
+
+
+@router.get("/actions")
+async def actions_page(request: Request) -> Response:
+    """Actions: open ones live (vote, cancel), finished ones with their per-target results."""
+    principal = await _page_principal(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    return _page(
+        request,
+        "actions.html",
+        principal,
+        can_write=principal.can_write,
+        is_admin=principal.is_admin,
+    )
+
+
+@router.get("/admin")
+async def admin_page(request: Request) -> Response:
+    """People, roles and everyone's API tokens (admins only; others get a 403 page)."""
+    principal = await _page_principal(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    if not principal.is_admin:
+        response = _page(request, "forbidden.html", principal)
+        response.status_code = 403
+        return response
+    return _page(request, "admin.html", principal, me_id=principal.user_id or "")
+
+
+@router.get("/account")
+async def account_page(request: Request) -> Response:
+    """The caller's own account: who they are, their API tokens, their password."""
+    principal = await _page_principal(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    return _page(request, "account.html", principal)

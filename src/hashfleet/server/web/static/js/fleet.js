@@ -1,8 +1,11 @@
 // The fleet page: aggregate tiles and a virtualised live table (only visible rows are in
 // the DOM, so 10,000 things stay responsive), sortable, filtered by a Mongo-style query.
+// Writers also get a selection (kept by id across scrolling, sorting, filters and live
+// updates; or "all matching the current filter") and the Actions dialog (fleet_actions.js).
 import { Live, rpc } from "./live.js";
 import { ago, esc, hashrate, statusBadge, temp, watts } from "./format.js";
 import { trackOpenAlerts } from "./alerts_badge.js";
+import { initActionsDialog } from "./fleet_actions.js";
 
 const ROW_H = 28;
 const rows = new Map(); // id -> summary row
@@ -17,6 +20,9 @@ const tbody = document.getElementById("tbody");
 const spacer = document.getElementById("spacer");
 const rowsEl = document.getElementById("rows");
 const countEl = document.getElementById("row-count");
+const canWrite = document.getElementById("table-wrap").classList.contains("selectable");
+const selected = new Set(); // ids picked one by one
+let allMatching = false; // "all matching the current filter": follows the filter and the fleet
 
 const collator = new Intl.Collator(undefined, { numeric: true });
 
@@ -38,9 +44,19 @@ function rebuild() {
   countEl.textContent = `${order.length} of ${rows.size} things`;
 }
 
+function isSelected(id) {
+  return allMatching || selected.has(id); // rendered rows always match the filter
+}
+
+function selCell(r) {
+  if (!canWrite) return "";
+  const checked = isSelected(r.id) ? " checked" : "";
+  return `<span class="sel"><input type="checkbox" tabindex="-1"${checked} aria-label="select ${esc(r.code || r.id)}"></span>`;
+}
+
 function rowHtml(r) {
   return `<a class="row" href="/things/${encodeURIComponent(r.id)}" data-id="${esc(r.id)}">` +
-    `<span>${statusBadge(r.status)}</span><span>${esc(r.code)}</span><span>${esc(r.model || r.type)}</span>` +
+    `${selCell(r)}<span>${statusBadge(r.status)}</span><span>${esc(r.code)}</span><span>${esc(r.model || r.type)}</span>` +
     `<span>${esc(r.address)}</span><span class="num">${hashrate(r.hashrate)}</span>` +
     `<span class="num">${temp(r.temp)}</span><span class="num">${watts(r.power)}</span>` +
     `<span title="${esc(r.pool)}">${esc(r.pool || "—")}</span><span class="num">${ago(r.ts)}</span></a>`;
@@ -53,6 +69,81 @@ function render() {
   const slice = order.slice(first, first + count);
   rowsEl.style.transform = `translateY(${first * ROW_H}px)`;
   rowsEl.innerHTML = slice.map((id) => rowHtml(rows.get(id))).join("");
+  if (canWrite) showSelection();
+}
+
+// -- selection (writers) ---------------------------------------------------------------------
+
+function currentOrder() {
+  if (dirty) { rebuild(); dirty = false; }
+  return order;
+}
+
+// What the Actions dialog acts on: explicit ids, or the filter's query for "all matching".
+function selection() {
+  if (allMatching) return { all: true, ids: [...currentOrder()], query: filterQuery || {} };
+  const ids = [...selected].filter((id) => rows.has(id));
+  return { all: false, ids, query: { id: { $in: ids } } };
+}
+
+function showSelection() {
+  const head = document.getElementById("sel-head");
+  const shown = currentOrder();
+  let text;
+  let count;
+  if (allMatching) {
+    count = shown.length;
+    text = `All ${count} matching selected`;
+  } else {
+    count = selected.size;
+    const hidden = filterIds ? [...selected].filter((id) => !filterIds.has(id)).length : 0;
+    text = `${count} selected` + (hidden ? ` (${hidden} not shown by the filter)` : "");
+  }
+  document.getElementById("sel-count").textContent = text;
+  head.checked = allMatching || (count > 0 && shown.every((id) => selected.has(id)));
+  head.indeterminate = !head.checked && count > 0;
+  document.getElementById("sel-clear").disabled = count === 0 && !allMatching;
+  document.getElementById("actions-open").disabled = count === 0;
+}
+
+function selectAllMatching() {
+  allMatching = true;
+  selected.clear();
+  schedule();
+}
+
+function clearSelection() {
+  allMatching = false;
+  selected.clear();
+  schedule();
+}
+
+function toggle(id) {
+  if (allMatching) {
+    // Unticking one row of "all matching": from now on, the ids shown minus this one.
+    allMatching = false;
+    for (const other of currentOrder()) selected.add(other);
+  }
+  if (selected.has(id)) selected.delete(id);
+  else selected.add(id);
+  schedule();
+}
+
+if (canWrite) {
+  rowsEl.addEventListener("click", (ev) => {
+    const cell = ev.target.closest(".sel");
+    if (!cell) return;
+    ev.preventDefault(); // the box selects; it does not open the thing (the render sets it)
+    toggle(cell.closest(".row").dataset.id);
+  });
+  // Unticked or partly ticked: select all matching; ticked: clear.
+  document.getElementById("sel-head").addEventListener("change", (ev) => {
+    if (ev.target.checked) selectAllMatching();
+    else clearSelection();
+  });
+  document.getElementById("sel-all").addEventListener("click", selectAllMatching);
+  document.getElementById("sel-clear").addEventListener("click", clearSelection);
+  initActionsDialog(selection, (id) => rows.get(id));
 }
 
 let scheduled = false;
@@ -127,10 +218,16 @@ const live = new Live();
 live.subscribe("aggregates", showAggregates, showAggregates);
 live.subscribe(
   "fleet",
-  (data) => { rows.clear(); for (const r of data.rows) rows.set(r.id, r); dirty = true; schedule(); },
+  (data) => {
+    rows.clear();
+    for (const r of data.rows) rows.set(r.id, r);
+    for (const id of selected) if (!rows.has(id)) selected.delete(id); // forgotten meanwhile
+    dirty = true;
+    schedule();
+  },
   (diff) => {
     for (const r of diff.upsert) rows.set(r.id, r);
-    for (const id of diff.remove) rows.delete(id);
+    for (const id of diff.remove) { rows.delete(id); selected.delete(id); }
     dirty = true;
     schedule();
   },
