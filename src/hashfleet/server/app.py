@@ -13,6 +13,7 @@ from hashfleet.core.settings import Settings
 from hashfleet.server.api import actions as actions_api
 from hashfleet.server.api import agent, alerts, discovery, fleet, history_ui, logs, rpc, series, ws
 from hashfleet.server.api import direct as direct_api
+from hashfleet.server.api import settings as settings_api
 from hashfleet.server.api.audit import router as audit_router
 from hashfleet.server.api.capabilities import router as capabilities_router
 from hashfleet.server.api.csrf import CsrfMiddleware
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
     app.add_middleware(HstsMiddleware)
     app.include_router(rpc.router)
     app.include_router(actions_api.router)
+    app.include_router(settings_api.router)
     app.include_router(direct_api.router)
     app.include_router(capabilities_router)
     app.include_router(series.router)

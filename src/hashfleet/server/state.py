@@ -27,6 +27,8 @@ from hashfleet.server.series.retention import Retention
 from hashfleet.server.series.rollup import Rollup
 from hashfleet.server.series.spec import StatSpec
 from hashfleet.server.series.taillog import History
+from hashfleet.server.settings.autosleep import AutoSleep
+from hashfleet.server.settings.service import SiteSettings
 from hashfleet.server.store.engine import create_engine, migrate
 from hashfleet.server.store.kv import setdefault_value
 
@@ -52,6 +54,13 @@ class ServerState:
         # Approved actions run through the agents' job queue (rack actions in the registry).
         self.executor = ActionExecutor(self.actions, self.jobs, self.registry)
         self.actions.set_executor(self.executor)
+        self.site_config = SiteSettings(
+            self.engine,
+            self.live,
+            poll_interval_s=settings.poll_interval_s,
+            stale_s=settings.stale_s,
+        )
+        self.autosleep = AutoSleep(self.site_config, self.live, self.actions)
         self.direct = DirectCalls(self.live, self.jobs)
         self.instance_id = ""
         spec = StatSpec(self.history.stats)
@@ -73,6 +82,8 @@ class ServerState:
         self.instance_id = str(await setdefault_value(self.engine, "instance_id", new_id()))
         await self.registry.load()
         await self.actions.load()
+        await self.site_config.load()
+        await self.autosleep.load()
         await self.jobs.load()
         await self.rollup.load()
         await self.alerts.load()
@@ -86,12 +97,14 @@ class ServerState:
         self.jobs.start()
         await self.executor.recover()
         self.actions.start()
+        self.autosleep.start()
         self.audit.start()
         log.info("server %s started with %d things", self.instance_id, len(self.live.things))
 
     async def stop(self) -> None:
         """Drain the bus, stop live tasks, close the engine."""
         await self.bus.stop()
+        await self.autosleep.stop()
         await self.actions.stop()
         await self.retention.stop()
         await self.jobs.stop()

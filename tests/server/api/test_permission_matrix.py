@@ -41,6 +41,10 @@ READS = {
     "POST /rpc/getAction",
     "POST /rpc/getActionsBatch",
     "POST /rpc/queryActions",
+    "POST /rpc/getGlobalConfig",
+    "POST /rpc/getWrkConf",
+    "POST /rpc/getThingConf",
+    "POST /rpc/getWrkSettings",
     "GET /api/capabilities",
     "GET /api/me",
     "GET /api/tokens",
@@ -61,12 +65,14 @@ WRITES = {
     "POST /rpc/pushActionsBatch",
     "POST /rpc/voteAction",
     "POST /rpc/cancelActionsBatch",
+    "POST /rpc/saveWrkSettings",
     "POST /rpc/queryThing",
     "POST /rpc/applyThings",
 }
 # Administrators only.
 ADMIN = {
     "GET /api/audit",
+    "POST /rpc/setGlobalConfig",
     "GET /api/users",
     "POST /api/users",
     "PATCH /api/users/{user_id}",
