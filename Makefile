@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install check lint typecheck test bench bench-poll bench-series demo clean
+.PHONY: install check lint typecheck test bench bench-poll bench-series bench-actions demo clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,7 @@ bench: install
 	$(PY) bench/ingest.py $(ARGS)
 	$(PY) bench/poll.py --families $(POLL_FAMILIES)
 	$(PY) bench/series.py
+	$(PY) bench/actions.py
 
 # Polls per second per core of each family against its simulator, beside pyasic.
 POLL_FAMILIES ?= antminer,xmrig,whatsminer,avalon,iceriver,braiins,luxos,vnish,lolminer,trex,gminer,bzminer,srbminer,teamredminer,modbus_meter,modbus_sensor,container,pool_account,chia
@@ -37,6 +38,9 @@ bench-poll: install
 
 bench-series: install
 	$(PY) bench/series.py $(ARGS)
+
+bench-actions: install
+	$(PY) bench/actions.py $(ARGS)
 
 # make demo ARGS="--miners 1000 --port 8080"
 demo: install

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -235,3 +235,22 @@ class ActionMachine(RuleBasedStateMachine):
 
 ActionMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
 TestActionMachine = ActionMachine.TestCase
+
+
+RESULT_ITEMS = st.lists(
+    st.tuples(st.sampled_from([f"m{i}" for i in range(5)]),
+              st.sampled_from(["completed", "failed", "denied"])),
+    max_size=12,
+)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(RESULT_ITEMS)
+def test_a_batch_of_results_is_the_same_as_one_by_one(items: list[tuple[str, str]]) -> None:
+    running = machine.start(new(pos=1, n=5), 101)
+    one_by_one = running
+    for target, state in items:
+        one_by_one = machine.record_result(one_by_one, target, state, 200)
+    batched = machine.record_results(running, [machine.TargetResult(t, s) for t, s in items], 200)
+    assert batched == one_by_one
+    assert (batched["state"] == DONE) == (len({t for t, _ in items}) == 5)

@@ -20,8 +20,8 @@ let one person count on both sides over time. The creator's vote is positive fro
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 from hashfleet.core.errors import BadRequest, Conflict, Forbidden
 from hashfleet.server.actions.model import (
@@ -167,23 +167,52 @@ def record_result(
     A target's first result is final: a repeated report (an agent resending after a lost
     answer) returns the document unchanged.
     """
+    return record_results(doc, [TargetResult(target, state, error, result)], now)
+
+
+class TargetResult(NamedTuple):
+    """One target's outcome, as :func:`record_results` takes it."""
+
+    target: str
+    state: str
+    error: str | None = None
+    result: Any = None
+
+
+def record_results(
+    doc: dict[str, Any], results: Sequence[TargetResult], now: int
+) -> dict[str, Any]:
+    """Record several targets' outcomes in one step (one copy of the document, not one per
+    result: an action over 10,000 things gets its results in batches); the first result of
+    a target is final; the last missing one makes the action ``done``."""
+    if doc["state"] == DONE and all(item.target in doc["results"] for item in results):
+        return doc  # a late repeat of results already recorded: nothing to do, no error
     _expect(doc, (EXECUTING,), "record a result of")
-    if state not in RESULT_STATES:
-        raise BadRequest(
-            f"result state must be one of {', '.join(RESULT_STATES)}", code="ERR_PAYLOAD_INVALID"
-        )
-    if target not in target_ids(doc):
-        raise BadRequest(f"{target!r} is not a target of this action", code="ERR_TARGET_INVALID")
-    if target in doc["results"]:
+    targets = set(target_ids(doc))
+    fresh: dict[str, dict[str, Any]] = {}
+    for item in results:
+        if item.state not in RESULT_STATES:
+            raise BadRequest(
+                f"result state must be one of {', '.join(RESULT_STATES)}",
+                code="ERR_PAYLOAD_INVALID",
+            )
+        if item.target not in targets:
+            raise BadRequest(
+                f"{item.target!r} is not a target of this action", code="ERR_TARGET_INVALID"
+            )
+        if item.target in doc["results"] or item.target in fresh:
+            continue
+        entry: dict[str, Any] = {"state": item.state, "ts": now}
+        if item.error is not None:
+            entry["error"] = item.error
+        if item.result is not None:
+            entry["result"] = item.result
+        fresh[item.target] = entry
+    if not fresh:
         return doc
-    entry: dict[str, Any] = {"state": state, "ts": now}
-    if error is not None:
-        entry["error"] = error
-    if result is not None:
-        entry["result"] = result
-    new = {**doc, "results": {**doc["results"], target: entry}}
+    new = {**doc, "results": {**doc["results"], **fresh}}
     new["updatedAt"] = max(now, doc["updatedAt"])
-    if all(t in new["results"] for t in target_ids(new)):
+    if targets <= new["results"].keys():
         return finish(new, now)
     return new
 

@@ -265,11 +265,17 @@ class ActionService:
         result: Any = None,
     ) -> dict[str, Any]:
         """One target's outcome; the last one makes the action ``done``."""
+        return await self.record_results(
+            action_id, [machine.TargetResult(target, state, error, result)]
+        )
+
+    async def record_results(
+        self, action_id: int, results: Sequence[machine.TargetResult]
+    ) -> dict[str, Any]:
+        """Several targets' outcomes in one transition and one write."""
         async with self._lock:
             doc = await self._get_locked(action_id)
-            new = machine.record_result(
-                doc, target, state, self.clock(), error=error, result=result
-            )
+            new = machine.record_results(doc, results, self.clock())
             if new is not doc:
                 await action_store.update_actions(self.engine, [new])
                 self._put(new)
