@@ -4,8 +4,12 @@ The cgminer side is the stock one (``summary``, ``stats``, ``pools``) with VNish
 ``version`` names the firmware and ``stats`` gives the model as "Antminer S19 Pro (Vnish
 1.2.6)". The web side (``/api/v1/…``) is VNish's own: ``unlock`` trades the web password for
 a token sent back in ``Authorization`` (bare, or ``Bearer`` for ``system/*``); ``info`` is
-open; ``summary``, ``settings`` (GET, POST pools / preset), ``mining/pause|resume|restart``,
-``system/reboot`` and ``find-miner`` (toggles the locate light) need the token.
+open; ``summary``, ``settings`` (GET, POST pools / preset), ``autotune/presets``,
+``perf-summary``, ``mining/pause|resume|restart``, ``system/reboot`` and ``find-miner``
+(toggles the locate light) need the token.
+Autotune presets: each model has five, named by their wattage ("3250"), some tuned and some
+not; saving one through ``settings`` restarts the miner on it, and the hashrate and power of
+both APIs follow it. ``web_down`` makes the web server answer 503 while 4028 still answers.
 pyasic identifies VNish by "AnthillOS" on the web root page or "VNish" in the socket replies.
 """
 
@@ -42,6 +46,36 @@ PRESETS: dict[str, Preset] = {
     )
 }  # fmt: skip
 DEFAULT_MODEL = "Antminer S19 Pro"
+# The autotune presets of a fresh miner, relative to its nameplate: power and hashrate
+# factors and whether the preset is tuned yet (VNish tunes them one by one).
+AUTOTUNE = ((0.75, 0.82, True), (0.85, 0.9, True), (0.93, 0.96, False), (1.0, 1.0, True),
+            (1.1, 1.05, False))  # fmt: skip
+STOCK_PRESET = "disabled"  # VNish's name for the stock clocks (no autotune)
+
+
+@dataclass(slots=True)
+class AutotunePreset:
+    """One autotune preset: its name is its wattage, as VNish names them."""
+
+    name: str
+    watts: int
+    hashrate_ths: float
+    tuned: bool
+
+    def doc(self) -> dict[str, Any]:
+        """The preset as ``autotune/presets`` lists it."""
+        return {"name": self.name, "pretty": f"{self.watts} watt ~ {round(self.hashrate_ths)} TH",
+                "status": "tuned" if self.tuned else "untuned",
+                "modded_psu_required": False}  # fmt: skip
+
+
+def autotune_presets(preset: Preset) -> list[AutotunePreset]:
+    """The presets a miner of ``preset``'s model offers, lowest wattage first."""
+    out = []
+    for power, rate, tuned in AUTOTUNE:
+        watts = int(round(preset.power_w * power, -1))
+        out.append(AutotunePreset(str(watts), watts, round(preset.hashrate_ths * rate, 1), tuned))
+    return out
 
 
 class VnishSim(CgminerFamilySim, HttpSimDevice):
@@ -67,7 +101,34 @@ class VnishSim(CgminerFamilySim, HttpSimDevice):
         self.password = password
         self.tokens: set[str] = set()
         self.hostname = "vnish-" + address.replace(".", "-")
-        self.preset_watts = str(round(self.preset.power_w))
+        self.autotune = autotune_presets(self.preset)
+        self.preset_watts = str(round(self.preset.power_w))  # the active preset's name
+        self.web_down = False  # the web server answers 503; the cgminer API still works
+
+    def active_preset(self) -> AutotunePreset | None:
+        """The preset mining now (``None``: stock clocks or a name no preset has)."""
+        return next((p for p in self.autotune if p.name == self.preset_watts), None)
+
+    def apply_preset(self, name: str) -> bool:
+        """Restart the miner on the preset ``name`` (or ``"disabled"``); ``False`` if there
+        is no such preset."""
+        if name == STOCK_PRESET:
+            self.scale = (1.0, 1.0)
+        else:
+            chosen = next((p for p in self.autotune if p.name == name), None)
+            if chosen is None:
+                return False
+            self.scale = (chosen.hashrate_ths / self.preset.hashrate_ths,
+                          chosen.watts / self.preset.power_w)  # fmt: skip
+        self.preset_watts = name
+        self.restart()
+        return True
+
+    def live(self, now: float) -> Live:
+        """The drifting values, at the running preset's hashrate and power."""
+        live = super().live(now)
+        live.ideal_board *= self.scale[0]  # the nominal rate follows the preset too
+        return live
 
     @property
     def miner_type(self) -> str:
@@ -84,6 +145,7 @@ class VnishSim(CgminerFamilySim, HttpSimDevice):
         """Control-endpoint state."""
         out = super().info()
         out["web_port"] = self.web_port
+        out["preset"] = self.preset_watts
         return out
 
     # -- cgminer side --------------------------------------------------------------------
@@ -111,6 +173,8 @@ class VnishSim(CgminerFamilySim, HttpSimDevice):
         path = request.path.rstrip("/")
         if path in ("", "/index.html"):
             return web.Response(text=ROOT_PAGE, content_type="text/html")
+        if self.web_down:
+            return web.Response(status=503, text="503 Service Temporarily Unavailable")
         if not path.startswith("/api/v1/"):
             return web.Response(status=404, text="not found")
         name = path.removeprefix("/api/v1/")
@@ -125,6 +189,10 @@ class VnishSim(CgminerFamilySim, HttpSimDevice):
                 return json_response(self._summary_doc())
             if name == "settings":
                 return json_response(self._settings_doc())
+            if name == "autotune/presets":
+                return json_response({"presets": [p.doc() for p in self.autotune]})
+            if name == "perf-summary":
+                return json_response(self._perf_summary_doc())
             return json_response({"err": "not found"}, status=404)
         if request.method != "POST":
             return json_response({"err": "method not allowed"}, status=405)
@@ -184,7 +252,11 @@ class VnishSim(CgminerFamilySim, HttpSimDevice):
             restart = True
         overclock = miner.get("overclock")
         if isinstance(overclock, dict) and overclock.get("preset") is not None:
-            self.preset_watts = str(overclock["preset"])
+            name = str(overclock["preset"])
+            if name != self.preset_watts:
+                if not self.apply_preset(name):
+                    return json_response({"err": f"unknown preset {name}"}, status=400)
+                restart = True
         return json_response({"restart_required": restart, "reboot_required": False})
 
     def _info_doc(self) -> dict[str, Any]:
@@ -237,6 +309,15 @@ class VnishSim(CgminerFamilySim, HttpSimDevice):
         }  # fmt: skip
         system = {"os": "GNU/Linux", "uptime": live.elapsed, "network_status": self._network()}
         return {"miner": miner, "system": system}
+
+    def _perf_summary_doc(self) -> dict[str, Any]:
+        active = self.active_preset()
+        current = active.doc() if active is not None else {
+            "name": STOCK_PRESET, "pretty": "Disabled", "status": "untuned",
+            "modded_psu_required": False}  # fmt: skip
+        switcher = {"enabled": False, "top_preset": None, "decrease_temp": 75,
+                    "rise_temp": 55, "check_time": 300, "min_preset": None}  # fmt: skip
+        return {"current_preset": current, "preset_switcher": switcher}
 
     def _settings_doc(self) -> dict[str, Any]:
         pools = [{"url": p.url, "user": p.user, "pass": p.password, "order": n}

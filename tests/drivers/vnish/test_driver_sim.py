@@ -17,7 +17,7 @@ from hashfleet.core.errors import (
 )
 from hashfleet.drivers.base import DriverOptions, PoolTarget
 from hashfleet.drivers.vnish.driver import VnishDriver
-from hashfleet.sim.vnish import VnishHost, VnishSim
+from hashfleet.sim.vnish import AutotunePreset, VnishHost, VnishSim
 
 WAIT = 10.0
 _n = iter(range(1, 250))
@@ -133,3 +133,79 @@ async def test_power_mode_and_led(sim: VnishSim, drv: VnishDriver) -> None:
     assert not sim.blink
     with pytest.raises(ValueError):
         await drv.set_power_mode("low")
+
+
+# Presets of the simulated S19k Pro (nameplate 2760 W, 120 TH): 2070 and 2350 tuned,
+# 2570 untuned, 2760 tuned (running), 3040 untuned.
+
+
+async def test_power_limit_between_presets(sim: VnishSim, drv: VnishDriver) -> None:
+    first = await asyncio.wait_for(drv.collect(), WAIT)
+    assert first.stats.power_limit_w == 2760 and sim.preset_watts == "2760"
+    assert "set_power_limit" in VnishDriver.capabilities
+    await asyncio.wait_for(drv.set_power_limit(2700), WAIT)  # 2570 is untuned: skipped
+    assert sim.preset_watts == "2350"
+    snap = await asyncio.wait_for(drv.collect(), WAIT)
+    s = snap.stats
+    assert s.power_limit_w == 2350
+    assert s.power_w and 2250 < s.power_w < 2450  # the preset's draw, not the nameplate's
+    assert s.hashrate and first.stats.hashrate and s.hashrate < first.stats.hashrate * 0.95
+    assert s.hashrate_nominal and abs(s.hashrate_nominal - 108e12) < 2e12
+
+
+async def test_power_limit_exact_preset(sim: VnishSim, drv: VnishDriver) -> None:
+    await asyncio.wait_for(drv.set_power_limit(2070), WAIT)
+    assert sim.preset_watts == "2070"
+    s = (await asyncio.wait_for(drv.collect(), WAIT)).stats
+    assert s.power_limit_w == 2070 and s.power_w and s.power_w < 2150
+    await asyncio.wait_for(drv.set_power_limit(5000.5), WAIT)  # above all: the highest tuned
+    assert sim.preset_watts == "2760"
+
+
+async def test_power_limit_too_low_or_bad_writes_nothing(sim: VnishSim, drv: VnishDriver) -> None:
+    with pytest.raises(ValueError, match="2070 W"):
+        await asyncio.wait_for(drv.set_power_limit(2000), WAIT)
+    for bad in (0, -5, float("nan"), float("inf"), True, "2500"):
+        with pytest.raises(ValueError):
+            await asyncio.wait_for(drv.set_power_limit(bad), WAIT)  # type: ignore[arg-type]
+    assert sim.preset_watts == "2760" and sim.reboots == 0
+
+
+async def test_power_limit_skips_untuned_presets(sim: VnishSim, drv: VnishDriver) -> None:
+    for p in sim.autotune:
+        p.tuned = p.name in ("2570", "3040")  # only the two untuned ones become tuned
+    await asyncio.wait_for(drv.set_power_limit(3000), WAIT)
+    assert sim.preset_watts == "2570"
+    with pytest.raises(ValueError, match="2570 W"):
+        await asyncio.wait_for(drv.set_power_limit(2500), WAIT)
+    for p in sim.autotune:
+        p.tuned = False
+    with pytest.raises(DeviceCommandFailed, match="no tuned"):
+        await asyncio.wait_for(drv.set_power_limit(3000), WAIT)
+    assert sim.preset_watts == "2570"
+
+
+async def test_power_limit_web_down_fails_polls_go_on(sim: VnishSim, drv: VnishDriver) -> None:
+    await asyncio.wait_for(drv.collect(), WAIT)
+    sim.web_down = True
+    with pytest.raises(DeviceCommandFailed):
+        await asyncio.wait_for(drv.set_power_limit(2400), WAIT)
+    snap = await asyncio.wait_for(drv.collect(), WAIT)  # cgminer on 4028 still answers
+    assert snap.stats.hashrate and drv.web_error and sim.preset_watts == "2760"
+    sim.web_down = False
+    await asyncio.wait_for(drv.set_power_limit(2400), WAIT)
+    assert sim.preset_watts == "2350" and drv.web_error is not None  # cleared by a poll
+    assert (await asyncio.wait_for(drv.collect(), WAIT)).stats.power_limit_w == 2350
+    assert drv.web_error is None
+
+
+async def test_power_limit_not_kept_fails(sim: VnishSim, drv: VnishDriver) -> None:
+    sim.autotune.append(AutotunePreset("ghost", 2500, 100.0, True))  # named, not numbered
+    sim.apply_preset = lambda name: True  # type: ignore[method-assign]  # answers, keeps none
+    with pytest.raises(DeviceCommandFailed, match="kept preset '2760'"):
+        await asyncio.wait_for(drv.set_power_limit(2500), WAIT)
+    assert sim.preset_watts == "2760"
+    del sim.apply_preset
+    await asyncio.wait_for(drv.set_power_limit(2500), WAIT)  # its watts come from "pretty"
+    assert sim.preset_watts == "ghost"
+    assert (await asyncio.wait_for(drv.collect(), WAIT)).stats.power_limit_w == 2500

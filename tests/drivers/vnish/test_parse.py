@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from hashfleet.core.errors import DeviceReplyInvalid
-from hashfleet.drivers.vnish.parse import parse_vnish, split_miner_type
+from hashfleet.drivers.vnish.parse import (
+    VnishPreset,
+    active_preset,
+    parse_presets,
+    parse_vnish,
+    preset_watts,
+    split_miner_type,
+)
 
 FIXTURES = Path(__file__).parents[3] / "src/hashfleet/drivers/vnish/fixtures"
 
@@ -54,3 +61,27 @@ def test_wrong_shapes_are_invalid() -> None:
     doc["web"]["miner"] = ["x"]
     with pytest.raises(DeviceReplyInvalid):
         parse_vnish(doc["rpc"], doc["web"])
+
+
+def test_presets_and_active_preset() -> None:
+    rows = [
+        {"name": "disabled", "pretty": "Disabled", "status": "untuned"},
+        {"name": "2350", "pretty": "2350 watt ~ 108 TH", "status": "tuned"},
+        {"name": "profile_800_77T", "pretty": "800 watt ~ 77 TH", "status": "tuned"},
+        {"name": 3040, "status": "untuned"},  # no "pretty": the numeric name gives the watts
+        {"name": "", "pretty": "1 watt"},
+    ]
+    expected = [VnishPreset("2350", 2350.0, True), VnishPreset("profile_800_77T", 800.0, True),
+                VnishPreset("3040", 3040.0, False)]  # fmt: skip
+    assert parse_presets({"presets": rows}) == expected
+    assert parse_presets(rows) == expected  # builds that answer a bare list
+    for bad in ({"presets": None}, "x", [1]):
+        with pytest.raises(DeviceReplyInvalid):
+            parse_presets(bad)
+    assert active_preset({"miner": {"overclock": {"preset": "2350"}}}) == "2350"
+    assert active_preset({"miner": {"overclock": {"preset": 2350}}}) == "2350"
+    assert active_preset({"miner": {}}) is None
+    with pytest.raises(DeviceReplyInvalid):
+        active_preset({"miner": {"overclock": []}})
+    assert preset_watts("2350") == 2350.0
+    assert preset_watts("disabled") is None and preset_watts("nan") is None

@@ -5,12 +5,21 @@ One poll is one joined cgminer request and one ``GET /api/v1/summary``. The web 
 from ``POST /api/v1/unlock`` with the web password (``opts.password``, VNish's default
 "admin"); a 401 unlocks again once. Controls: ``system/reboot``, pools through ``settings``,
 ``mining/pause``/``resume`` as the sleep and normal power modes, ``find-miner`` for the light.
+
+Power limit: VNish has no free wattage, only autotune presets. ``set_power_limit(watts)``
+reads ``GET autotune/presets``, picks the highest *tuned* preset at or below ``watts``,
+saves it as ``{"miner": {"overclock": {"preset": name}}}`` through ``POST settings`` and
+reads ``settings`` back to check it took. The running preset's wattage is the snapshot's
+``power_limit_w``; ``settings`` is read for it every :data:`SETTINGS_TTL_S` (after the
+summary, on the same session) and after each power-limit change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -23,7 +32,12 @@ from hashfleet.core.errors import (
 from hashfleet.drivers.base import DriverOptions, PoolTarget
 from hashfleet.drivers.common.cgminer import API_PORT, CgminerClient
 from hashfleet.drivers.common.http import HttpJsonClient
-from hashfleet.drivers.vnish.parse import parse_vnish
+from hashfleet.drivers.vnish.parse import (
+    active_preset,
+    parse_presets,
+    parse_vnish,
+    preset_watts,
+)
 from hashfleet.model.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -32,14 +46,16 @@ JOINED = "summary+stats+pools+version"
 WEB_PORT = 80
 DEFAULT_PASSWORD = "admin"
 _UNAUTHORIZED = 401
+SETTINGS_TTL_S = 600.0  # how often a poll also reads the running preset
 
 
 class VnishDriver:
-    """Reads a VNish miner; reboots, re-pools, pauses/resumes it and blinks its light."""
+    """Reads a VNish miner; reboots, re-pools, pauses/resumes it, blinks its light and caps
+    its power through the autotune presets."""
 
     family: ClassVar[str] = "vnish"
     capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"reboot", "set_pools", "set_power_mode", "set_led"}
+        {"reboot", "set_pools", "set_power_mode", "set_power_limit", "set_led"}
     )
 
     def __init__(self, opts: DriverOptions) -> None:
@@ -54,6 +70,9 @@ class VnishDriver:
         self._token = ""
         self._led: bool | None = None
         self.web_error: str | None = None  # why the last poll had no web summary
+        self._limit_w: float | None = None  # the running preset's wattage
+        self._settings_due = float("-inf")  # monotonic time to read ``settings`` again
+        self._preset_watts: dict[str, float] = {}  # names → watts seen in autotune/presets
 
     async def collect(self) -> Snapshot:
         """Poll once: the joined cgminer request and the web summary, side by side.
@@ -62,7 +81,7 @@ class VnishDriver:
         the password, the poll still stands on the cgminer reply (logged once).
         """
         rpc, web = await asyncio.gather(
-            self.client.request(JOINED), self._web("GET", "summary"), return_exceptions=True
+            self.client.request(JOINED), self._read_web(), return_exceptions=True
         )
         if isinstance(rpc, BaseException):
             raise rpc
@@ -78,7 +97,24 @@ class VnishDriver:
             self.web_error = None
         snap = parse_vnish(rpc, web)
         snap.stats.led = self._led  # VNish reports the light only when it is toggled
+        snap.stats.power_limit_w = self._limit_w
         return snap
+
+    async def _read_web(self) -> Any:
+        """The web summary; also ``settings`` when due (one after the other: one session,
+        one token). A failed ``settings`` read is tried again next poll."""
+        summary = await self._web("GET", "summary")
+        if time.monotonic() >= self._settings_due:
+            try:
+                self._note_preset(active_preset(await self._web("GET", "settings")))
+            except DeviceError as exc:
+                log.debug("%s: settings not read: %s", self.opts.address, exc)
+        return summary
+
+    def _note_preset(self, name: str | None) -> None:
+        watts = None if name is None else preset_watts(name)
+        self._limit_w = watts if watts is not None else self._preset_watts.get(name or "")
+        self._settings_due = time.monotonic() + SETTINGS_TTL_S
 
     async def _unlock(self) -> None:
         reply = await self.web.request("POST", "/api/v1/unlock", {"pw": self.password})
@@ -118,6 +154,42 @@ class VnishDriver:
         if mode not in ("sleep", "normal"):
             raise ValueError(f"VNish power modes are sleep and normal, not {mode!r}")
         await self._web("POST", "mining/pause" if mode == "sleep" else "mining/resume", {})
+
+    async def set_power_limit(self, watts: float) -> None:
+        """Run the highest tuned autotune preset at or below ``watts``.
+
+        ``ValueError`` (nothing written) for a limit that is not a positive number or is
+        below every tuned preset (the message names the smallest); ``DeviceCommandFailed``
+        when the miner has no tuned preset or does not keep the one saved.
+        """
+        if isinstance(watts, bool) or not isinstance(watts, (int, float)):
+            raise ValueError(f"power limit must be a number of watts, not {watts!r}")
+        if not 0 < watts < math.inf:
+            raise ValueError(f"power limit {watts} W is out of range")
+        presets = parse_presets(await self._web("GET", "autotune/presets"))
+        self._preset_watts = {p.name: p.watts for p in presets}
+        tuned = [p for p in presets if p.tuned]
+        if not tuned:
+            raise DeviceCommandFailed(
+                "VNish has no tuned autotune preset to limit the power with",
+                command="autotune/presets",
+            )
+        fitting = [p for p in tuned if p.watts <= watts]
+        if not fitting:
+            low = min(tuned, key=lambda p: p.watts)
+            raise ValueError(
+                f"power limit {watts:g} W is below the smallest tuned VNish preset, "
+                f"{low.watts:g} W (preset {low.name!r})"
+            )
+        choice = max(fitting, key=lambda p: p.watts)
+        await self._web("POST", "settings", {"miner": {"overclock": {"preset": choice.name}}})
+        # VNish answers the same whether or not it took the preset: read it back.
+        running = active_preset(await self._web("GET", "settings"))
+        self._note_preset(running)
+        if running != choice.name:
+            raise DeviceCommandFailed(
+                f"VNish kept preset {running!r} instead of {choice.name!r}", command="settings"
+            )
 
     async def set_led(self, on: bool) -> None:
         """Turn the locate light on or off (``find-miner`` toggles it; its reply says which)."""
