@@ -23,12 +23,15 @@ from hashfleet.agent.jobs import (
     Journal,
     run_job,
 )
+from hashfleet.agent.runner import Agent
+from hashfleet.server.auth.principal import Principal
 from hashfleet.server.store import jobs as job_store
 from hashfleet.sim.antminer import AntminerSim
 from hashfleet.wire.messages import AgentJob, AgentThing, JobResult
 from tests.support.live_server import LiveServer
 
 WAIT = 10.0
+OPERATOR = Principal(kind="user", name="ann", role="operator")
 
 
 @contextlib.asynccontextmanager
@@ -149,3 +152,131 @@ async def test_jobs_reach_the_device_once_even_when_an_offer_is_lost(
                 await task
             journal.close()
     assert job_rack["ended"][0]["state"] == job_store.DONE
+
+
+# -- rackReboot: the agent restarts itself ------------------------------------------------------
+
+
+async def test_a_restart_job_is_reported_before_the_restart_and_never_repeated(
+    live_server: LiveServer, job_rack: dict[str, Any], tmp_path: Path
+) -> None:
+    state = live_server.state
+    assert state is not None
+    restarts: list[tuple[list[str], list[JobResult]]] = []
+    journal = Journal(tmp_path / "jobs.db")
+
+    def on_restart() -> None:
+        # By now the server has the result, and the agent knows it has.
+        restarts.append(([row["state"] for row in job_rack["ended"]], journal.unreported()))
+
+    call = {"rack_id": "r1", "thing_id": "rack:r1", "method": "restart_agent", "params": []}
+    live_server.call(state.jobs.submit(1, [call]))
+    async with aiohttp.ClientSession(headers=job_rack["headers"]) as session:
+        runner = JobRunner(
+            journal, live_server.url, lambda i: None, wait_s=0.5, retry_s=0.1,
+            on_restart=on_restart,
+        )  # fmt: skip
+        task = asyncio.create_task(runner.run(session))
+        try:
+            await wait_until(lambda: bool(restarts))
+            assert restarts == [([job_store.DONE], [])]
+            assert runner.restarting and runner.ran == 0  # no driver call
+            [row] = live_server.call(job_store.jobs_of_action(state.engine, 1))
+            assert row["state"] == job_store.DONE and row["result"] == {"restarting": True}
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        journal.close()
+
+        # The restarted agent is offered the job again (as after a lost answer): its
+        # journal re-sends the result, and it does not restart again.
+        journal = Journal(tmp_path / "jobs.db")
+        runner = JobRunner(
+            journal, live_server.url, lambda i: None, wait_s=0.5, retry_s=0.1,
+            on_restart=on_restart,
+        )  # fmt: skip
+        task = asyncio.create_task(runner.run(session))
+        try:
+            runner._take(job(row["id"], "restart_agent", thing_id="rack:r1"))
+            await asyncio.sleep(0.3)
+            assert journal.unreported() == [] and journal.state(row["id"]) == "finished"
+            assert len(restarts) == 1 and not runner.restarting
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            journal.close()
+
+
+async def test_a_restart_job_fails_on_an_agent_that_cannot_restart(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "jobs.db")
+    runner = JobRunner(journal, "http://127.0.0.1:9", lambda i: None)
+    runner._take(job(4, "restart_agent", thing_id="rack:r1"))
+    [result] = journal.unreported()
+    assert not result.ok and result.error == ERR_CAPABILITY_UNSUPPORTED
+    journal.close()
+
+
+async def test_pushing_rack_reboot_restarts_the_agent_once(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    state = live_server.state
+    assert state is not None
+    live_server.call(state.registry.register_rack("r1", "miner", {}))
+    token = live_server.call(state.auth.create_rack_token("r1"))
+    journal = Journal(tmp_path / "jobs.db")
+    restarts: list[int] = []
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+        runner = JobRunner(
+            journal, live_server.url, lambda i: None, wait_s=0.5, retry_s=0.1,
+            on_restart=lambda: restarts.append(1),
+        )  # fmt: skip
+        task = asyncio.create_task(runner.run(session))
+        try:
+            pushed = live_server.call(
+                state.actions.push(OPERATOR, None, "rackReboot", [{"rackId": "r1"}])
+            )
+
+            def done() -> bool:
+                doc = live_server.call(state.actions.get(pushed["id"]))
+                return doc is not None and doc["state"] == "done"
+
+            await wait_until(done)
+            await wait_until(lambda: bool(restarts))
+            await asyncio.sleep(0.3)  # nothing more comes
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            journal.close()
+    doc = live_server.call(state.actions.get(pushed["id"]))
+    assert doc is not None
+    assert {t: r["state"] for t, r in doc["results"].items()} == {"r1": "completed"}
+    assert restarts == [1]
+
+
+async def test_rack_reboot_stops_the_agent_gracefully_for_its_restart(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    state = live_server.state
+    assert state is not None
+    live_server.call(state.registry.register_rack("r1", "miner", {}))
+    token = live_server.call(state.auth.create_rack_token("r1"))
+    agent = Agent(live_server.url, token, tmp_path / "agent", refresh_s=0.5)
+    task = asyncio.create_task(agent.run())
+    try:
+        await wait_until(lambda: agent.config is not None)
+        pushed = live_server.call(
+            state.actions.push(OPERATOR, None, "rackReboot", [{"rackId": "r1"}])
+        )
+        await asyncio.wait_for(task, 20)  # run() returns by itself
+        assert agent.restart_requested
+        doc = live_server.call(state.actions.get(pushed["id"]))
+        assert doc is not None and doc["state"] == "done"
+        assert doc["results"]["r1"]["state"] == "completed"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        agent.close()

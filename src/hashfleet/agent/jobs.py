@@ -6,6 +6,12 @@ run again: a finished one has its result re-sent, one that was running when the 
 stopped is reported as ``ERR_JOB_INTERRUPTED`` (it may or may not have reached the
 device; an operator decides, the agent does not guess). Results stay in the journal until
 the server acknowledges them, so none is lost to a network failure.
+
+A ``restart_agent`` job (the ``rackReboot`` rack action) is for the agent itself. It is
+journaled like any job and finished ``ok`` at once; only when the server has acknowledged
+that result does the runner call ``on_restart`` (the agent then stops gracefully and starts
+again). So it never runs twice: offered again after the restart, the journal re-sends the
+result instead.
 """
 
 from __future__ import annotations
@@ -28,7 +34,14 @@ from hashfleet.core.errors import DeviceError, HashfleetError
 from hashfleet.drivers.base import parse_options
 from hashfleet.drivers.registry import create_driver
 from hashfleet.wire.codec import json_dumps
-from hashfleet.wire.messages import AgentJob, AgentJobs, AgentThing, JobResult, JobResultsAck
+from hashfleet.wire.messages import (
+    RESTART_AGENT,
+    AgentJob,
+    AgentJobs,
+    AgentThing,
+    JobResult,
+    JobResultsAck,
+)
 
 log = logging.getLogger(__name__)
 
@@ -196,16 +209,24 @@ class JobRunner:
         timeout_s: float = 120.0,
         wait_s: float = 2.0,
         retry_s: float = 2.0,
+        on_restart: Callable[[], None] | None = None,
     ) -> None:
+        """``on_restart``: called once the result of a ``restart_agent`` job is
+        acknowledged (without it, such a job fails ``ERR_CAPABILITY_UNSUPPORTED``)."""
         self.journal = journal
         self.server_url = server_url.rstrip("/")
         self.things = things
         self.timeout_s = timeout_s
         self.wait_s = wait_s
         self.retry_s = retry_s
+        self.on_restart = on_restart
         self._sem = asyncio.Semaphore(concurrency)
         self._running: dict[int, asyncio.Task[None]] = {}
         self._report = asyncio.Event()
+        # The restart_agent job whose acknowledged result triggers on_restart; once it has
+        # fired, no new job is taken (this process is about to stop).
+        self._restart_job: int | None = None
+        self.restarting = False
         self.ran = 0  # driver calls made by this process (tests and logs)
 
     async def run(self, session: aiohttp.ClientSession) -> None:
@@ -243,6 +264,8 @@ class JobRunner:
             return _jobs_decoder.decode(body).jobs
 
     def _take(self, job: AgentJob) -> None:
+        if self.restarting:
+            return  # not started: offered again to the restarted agent
         if job.id in self._running:
             return  # offered again while it runs: its result will come
         if not self.journal.start(job.id):
@@ -250,7 +273,48 @@ class JobRunner:
             self.journal.resend(job.id)
             self._report.set()
             return
+        if job.method == RESTART_AGENT:
+            self._take_restart(job)
+            return
         self._running[job.id] = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+
+    def _take_restart(self, job: AgentJob) -> None:
+        """Finish a restart job at once; the restart itself waits for the server's ack."""
+        if self.on_restart is None:
+            result = JobResult(
+                id=job.id,
+                ok=False,
+                error=ERR_CAPABILITY_UNSUPPORTED,
+                message="this agent cannot restart itself",
+            )
+        else:
+            result = JobResult(id=job.id, ok=True, result={"restarting": True})
+            self._restart_job = job.id
+        self.journal.finish(result)
+        self._report.set()
+
+    def _acknowledged(self, acked: list[int]) -> None:
+        """The server has these results: a restart job's ack starts the restart."""
+        if self._restart_job is None or self._restart_job not in acked:
+            return
+        self._restart_job = None
+        self.restarting = True
+        log.warning("rackReboot: the server has the result, restarting the agent")
+        assert self.on_restart is not None
+        try:
+            self.on_restart()
+        except Exception:  # a broken callback must not stop result reporting
+            log.exception("the agent's restart callback failed")
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until no job runs and every result is acknowledged."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._running or self.journal.unreported(limit=1):
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     async def _run(self, job: AgentJob) -> None:
         try:
@@ -274,6 +338,7 @@ class JobRunner:
                     await asyncio.sleep(self.retry_s)
                     continue
                 self.journal.reported(acked)
+                self._acknowledged(acked)
                 if not acked:
                     break
 

@@ -1,5 +1,8 @@
 """The agent process: load things from the server, poll them, spool and ship snapshots, and
-run the approved actions the server queues for its things."""
+run the approved actions the server queues for its things.
+
+A ``rackReboot`` action ends :meth:`Agent.run` gracefully with ``restart_requested`` set
+(the caller, ``hashfleet agent``, then starts the process again)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import contextlib
 import logging
 import ssl
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import msgspec
@@ -75,6 +79,11 @@ class Agent:
         self.config: AgentConfig | None = None
         self._refresh_task: asyncio.Task[None] | None = None
         self._draining = False
+        # rackReboot: set when the server asked this agent to restart; run() then drains
+        # (at most restart_drain_s per step) and returns.
+        self.restart_requested = False
+        self.restart_drain_s = 5.0
+        self._stop: asyncio.Event | None = None
 
     def _sink(
         self, thing_id: str, ts: int, snap: dict[str, object] | None, err: str | None
@@ -130,10 +139,20 @@ class Agent:
                 raise
             # drain() stopped refreshing; ending normally keeps the sender running.
 
+    def request_restart(self) -> None:
+        """Stop gracefully so that the process can start again (``rackReboot``)."""
+        self.restart_requested = True
+        if self._stop is not None:
+            self._stop.set()
+
     async def run(self) -> None:
-        """Run until cancelled; flushes the spool buffer on the way out."""
+        """Run until cancelled, or until a restart is requested (then drain and return);
+        flushes the spool buffer on the way out."""
         headers = {"Authorization": f"Bearer {self.token}"}
         connector = aiohttp.TCPConnector(limit=4, ssl=self._ssl)
+        self._stop = asyncio.Event()
+        if self.restart_requested:
+            self._stop.set()
         async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
             interval = self.interval_override or 5.0
             self.poller = Poller(self._sink, interval=interval, concurrency=self.concurrency)
@@ -141,23 +160,40 @@ class Agent:
             self._refresh_task = asyncio.create_task(
                 self._refresh_forever(session), name="agent-refresh"
             )
-            self.jobs = JobRunner(self.journal, self.server_url, self._thing)
+            self.jobs = JobRunner(
+                self.journal, self.server_url, self._thing, on_restart=self.request_restart
+            )
             tasks = [
                 self._refresh_task,
                 asyncio.create_task(self._flush_forever(), name="agent-flush"),
                 asyncio.create_task(self.sender.run(), name="agent-send"),
                 asyncio.create_task(self.jobs.run(session), name="agent-jobs"),
             ]
+            stop = asyncio.create_task(self._stop.wait(), name="agent-stop")
             try:
-                await asyncio.gather(*tasks)
+                pending: set[asyncio.Task[Any]] = {*tasks, stop}
+                while stop in pending and len(pending) > 1:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()  # a loop that failed ends the agent with its error
+                if stop.done():
+                    await self._stop_for_restart()
             finally:
-                for task in tasks:
+                for task in [*tasks, stop]:
                     task.cancel()
-                for task in tasks:
+                for task in [*tasks, stop]:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await self.poller.stop()
                 self.flush()
+
+    async def _stop_for_restart(self) -> None:
+        """Let running jobs end and report, then drain the spool, a few seconds each."""
+        log.warning("restarting: draining (at most %.0f s per step)", self.restart_drain_s)
+        if self.jobs is not None and not await self.jobs.wait_idle(self.restart_drain_s):
+            log.warning("restarting with jobs still running or unreported (journaled)")
+        if not await self.drain(self.restart_drain_s):
+            log.warning("restarting with %d spooled items unsent", self.spool.pending())
 
     async def drain(self, timeout: float = 30.0) -> bool:
         """Stop polling, spool what is buffered, wait until the server has acked it all."""

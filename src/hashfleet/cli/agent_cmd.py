@@ -1,10 +1,18 @@
-"""``hashfleet agent``: poll a rack's devices and ship snapshots to the server."""
+"""``hashfleet agent``: poll a rack's devices and ship snapshots to the server.
+
+A ``rackReboot`` action makes the agent stop gracefully (jobs reported, spool drained for
+a few seconds) and then re-execute itself (:func:`reexec`: the same Python, the same
+arguments), so restarting needs no supervisor. The process keeps its PID, so under systemd
+it stays the same service; a unit with ``Restart=always`` would equally restart an agent
+that simply exited.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 import typer
@@ -67,3 +75,17 @@ def agent(
             asyncio.run(runner.run())
     finally:
         runner.close()
+    if runner.restart_requested:
+        typer.echo("rackReboot: restarting the agent", err=True)
+        reexec()
+
+
+def reexec() -> None:
+    """Replace this process with a fresh run of the same command (never returns).
+
+    ``sys.orig_argv`` is the command line as the interpreter got it (``-m hashfleet`` or
+    the ``hashfleet`` script, with interpreter options), run again by the same Python.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])

@@ -63,17 +63,22 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     poll_interval: float
 
 
+# The job method of ``rackReboot``: the agent restarts itself (``thing_id`` ``rack:<id>``).
+RESTART_AGENT = "restart_agent"
+
+
 class AgentJob(msgspec.Struct, kw_only=True):
     """One approved call for the agent to run on one of its things.
 
     ``id`` is the server's job id: the agent runs a job id at most once, whatever the
-    network does (its journal remembers every id it has started).
+    network does (its journal remembers every id it has started). A job with method
+    ``RESTART_AGENT`` is for the agent itself (``thing_id`` ``rack:<rackId>``).
     """
 
     id: int
     action_id: int
     thing_id: str
-    method: str  # a driver control, e.g. "reboot", "set_power_mode"
+    method: str  # a driver control, e.g. "reboot", "set_power_mode"; or RESTART_AGENT
     params: list[Any] = msgspec.field(default_factory=list)
 
 

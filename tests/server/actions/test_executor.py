@@ -29,10 +29,11 @@ from hashfleet.server.store import jobs as job_store
 from hashfleet.server.store.changes import list_changes
 from hashfleet.server.store.engine import create_engine, migrate
 from hashfleet.sim.antminer import AntminerSim
-from hashfleet.wire.messages import AgentThing
+from hashfleet.wire.messages import AgentThing, JobResult
 from tests.support.live_server import LiveServer
 
 ANN = Principal(kind="user", name="ann", role="operator")
+BOB = Principal(kind="user", name="bob", role="operator")
 WAIT = 10.0
 
 
@@ -169,3 +170,44 @@ async def test_a_restart_recovers_executing_actions(engine: AsyncEngine) -> None
     assert rack_doc["results"]["m0"] == {
         "state": "failed", "error": ERR_ACTION_INTERRUPTED, "ts": rack_doc["results"]["m0"]["ts"]
     }  # fmt: skip
+
+
+async def test_a_rack_reboot_is_voted_then_one_agent_job_recorded_under_the_rack(
+    engine: AsyncEngine,
+) -> None:
+    actions, jobs, executor = await parts(engine)
+    votes = {"actionVotes": {"rackReboot": {"reqVotesPos": 2}}}
+    await actions.registry.register_rack("r1", "miner", votes)
+    pushed = await actions.push(ANN, None, "rackReboot", [{"rackId": "r1"}])
+    doc = pushed["data"]
+    assert doc["state"] == "voting" and doc["requiredPerms"] == ["miner"]
+    assert doc["targets"]["r1"]["calls"] == [{"id": "r1", "type": "miner", "rack": "r1"}]
+    await actions.vote(BOB, pushed["id"], True)
+    ready = await actions.get(pushed["id"])
+    assert ready is not None and ready["state"] == "ready"
+    await executor(ready)
+    [row] = await job_store.jobs_of_action(engine, pushed["id"])
+    assert (row["rack_id"], row["thing_id"], row["method"], row["params"]) == (
+        "r1", "rack:r1", "restart_agent", [],
+    )  # fmt: skip
+    [offered] = await jobs.offer("r1")
+    assert (offered.thing_id, offered.method) == ("rack:r1", "restart_agent")
+    await jobs.report("r1", [JobResult(id=offered.id, ok=True, result={"restarting": True})])
+    done = await actions.get(pushed["id"])
+    assert done is not None and done["state"] == "done"
+    assert done["results"]["r1"]["state"] == "completed"
+    assert done["results"]["r1"]["result"] == {"restarting": True}
+
+
+async def test_a_rack_reboot_executing_at_a_restart_stays_queued_once(engine: AsyncEngine) -> None:
+    actions, _jobs, executor = await parts(engine)
+    await actions.registry.register_rack("r1", "miner", {})
+    pushed = await actions.push(ANN, None, "rackReboot", [{"rackId": "r1"}])
+    await executor(pushed["data"])  # queued; the server dies before the agent asks
+
+    actions, _jobs, executor = await parts(engine)  # the restart
+    await executor.recover()
+    doc = await actions.get(pushed["id"])
+    assert doc is not None and doc["state"] == "executing" and doc["results"] == {}
+    [row] = await job_store.jobs_of_action(engine, pushed["id"])  # not interrupted, not twice
+    assert row["thing_id"] == "rack:r1" and row["state"] == job_store.QUEUED

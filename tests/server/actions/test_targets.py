@@ -103,6 +103,8 @@ def test_resolve_filters_by_query_and_permission(live: LiveIndex) -> None:
         ({}, "reboot", {"a": 1}, "ERR_PARAMS_INVALID"),
         ({}, "registerThing", [], "ERR_ACTION_INVALID_MISSING_RACKID"),
         ({}, "forgetThings", [{"id": "a0"}], "ERR_ACTION_INVALID_MISSING_RACKID"),
+        (None, "rackReboot", [], "ERR_ACTION_INVALID_MISSING_RACKID"),
+        (None, "rackReboot", [{"rackId": 7}], "ERR_ACTION_INVALID_MISSING_RACKID"),
         ({}, "updateThing", [{"rackId": "rack-a"}], "ERR_ACTION_INVALID_MISSING_ID"),
         (
             {},
@@ -136,3 +138,25 @@ def test_rack_actions(live: LiveIndex) -> None:
     res = run(live, OPERATOR, None, "registerThing", [{"rackId": "rack-b"}])
     assert res.targets["rack-b"]["calls"][0]["id"] == "rack-b"
     assert res.targets["rack-b"]["reqVotesPos"] == 2
+
+
+def test_rack_reboot_is_one_call_on_the_rack_needing_write_on_its_type(live: LiveIndex) -> None:
+    req = check_request(None, "rackReboot", [{"rackId": "rack-b"}])
+    assert req.method == "rackReboot"
+    res = run(live, OPERATOR, None, "rackReboot", [{"rackId": "rack-b"}])
+    assert res.targets == {
+        "rack-b": {
+            "calls": [{"id": "rack-b", "type": "miner", "rack": "rack-b"}],
+            "reqVotesPos": 2,  # the rack's "*" threshold applies like to any action
+            "reqVotesNeg": 1,
+        }
+    }
+    assert not res.errors
+    # A given type does not matter: the rack's type is what the restart touches.
+    res = run(live, MINERS_ONLY, None, "rackReboot", [{"rackId": "rack-a", "type": "container"}])
+    assert res.targets["rack-a"]["calls"][0]["type"] == "miner"
+    containers_only = Principal(kind="user", name="co", permissions=frozenset({"container:rw"}))
+    res = run(live, containers_only, None, "rackReboot", [{"rackId": "rack-a"}])
+    assert res.empty and errors(res)["ERR_ACTION_DENIED"] == ["rack-a"]
+    res = run(live, OPERATOR, None, "rackReboot", [{"rackId": "rack-z"}])
+    assert res.empty and errors(res)["ERR_RACK_ID_INVALID"] == ["rack-z"]

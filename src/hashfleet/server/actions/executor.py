@@ -7,6 +7,9 @@ ends — done on the device, failed there, or expired — becomes the target's r
 last result makes the action ``done``. After a restart, the executing actions are queued
 again (a queued job is never duplicated) and results that ended while the server was down
 are picked up from the queue.
+
+``rackReboot`` is a rack action the rack's agent runs: one job with ``thing_id``
+``rack:<rackId>`` and method ``restart_agent``; its end is recorded under the rack id.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from typing import Any
 
 from hashfleet.core.errors import HashfleetError
 from hashfleet.server.actions.model import (
+    AGENT_RACK_ACTIONS,
     COMPLETED,
     EXECUTING,
     FAILED,
     RACK_ACTIONS,
+    RACK_JOB_PREFIX,
+    rack_job_thing,
     target_ids,
 )
 from hashfleet.server.actions.service import ActionService
@@ -44,7 +50,7 @@ class ActionExecutor:
     async def __call__(self, doc: dict[str, Any]) -> None:
         """Execute a ready action."""
         started = await self.actions.start_execution(int(doc["id"]))
-        if started["action"] in RACK_ACTIONS:
+        if _in_server(started):
             await self._run_rack_action(started)
         else:
             await self.jobs.submit(int(started["id"]), _calls(started))
@@ -52,10 +58,13 @@ class ActionExecutor:
     async def job_ended(self, job: dict[str, Any]) -> None:
         """A job's end is its target's result."""
         state = COMPLETED if job["state"] == job_store.DONE else FAILED
+        target = str(job["thing_id"])
+        if job["method"] in AGENT_RACK_ACTIONS.values() and target.startswith(RACK_JOB_PREFIX):
+            target = target.removeprefix(RACK_JOB_PREFIX)  # the action's target is the rack
         try:
             await self.actions.record_result(
                 int(job["action_id"]),
-                str(job["thing_id"]),
+                target,
                 state,
                 error=job.get("error"),
                 result=job.get("result"),
@@ -71,7 +80,7 @@ class ActionExecutor:
             if doc["state"] != EXECUTING:
                 continue
             action_id = int(doc["id"])
-            if doc["action"] in RACK_ACTIONS:
+            if _in_server(doc):
                 # A rack action runs in the server: if it was running at the crash, nobody
                 # knows whether it took effect. Say so rather than run it twice.
                 for target in target_ids(doc):
@@ -106,8 +115,24 @@ class ActionExecutor:
             await self.actions.record_result(action_id, target, COMPLETED, result=result)
 
 
+def _in_server(doc: dict[str, Any]) -> bool:
+    """Whether an action runs in the server's registry (not through the agents' queue)."""
+    return doc["action"] in RACK_ACTIONS and doc["action"] not in AGENT_RACK_ACTIONS
+
+
 def _calls(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """One job per target thing: the driver method and the action's parameters."""
+    """One job per target thing: the driver method and the action's parameters.
+
+    An agent-run rack action (``rackReboot``) is one job per rack, for the agent itself:
+    ``thing_id`` ``rack:<rackId>`` (unique per action), its own method, no parameters.
+    """
+    agent_method = AGENT_RACK_ACTIONS.get(doc["action"])
+    if agent_method is not None:
+        return [
+            {"rack_id": rack_id, "thing_id": rack_job_thing(rack_id), "method": agent_method,
+             "params": []}
+            for rack_id in doc["targets"]
+        ]  # fmt: skip
     return [
         {
             "rack_id": rack_id,

@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hashfleet.wire.messages import RESTART_AGENT
+
 VOTING = "voting"
 READY = "ready"
 EXECUTING = "executing"
@@ -43,8 +45,13 @@ FAILED = "failed"
 DENIED = "denied"
 RESULT_STATES = (COMPLETED, FAILED, DENIED)
 
-# Actions on a rack's registry rather than on devices (the seed's "rack actions").
-RACK_ACTIONS = ("registerThing", "updateThing", "forgetThings")
+# Actions on a rack rather than on its devices (the seed's "rack actions"): the first three
+# change the rack's registry (run in the server), ``rackReboot`` restarts the rack's agent.
+RACK_ACTIONS = ("registerThing", "updateThing", "forgetThings", "rackReboot")
+# Rack actions the rack's agent runs, through the job queue, as this job method; the job's
+# ``thing_id`` is ``RACK_JOB_PREFIX + rack id`` (see :func:`rack_job_thing`).
+AGENT_RACK_ACTIONS = {"rackReboot": RESTART_AGENT}
+RACK_JOB_PREFIX = "rack:"
 
 # Server defaults when no rack asks for more (docs/ACTIONS.md, "Vote thresholds").
 DEFAULT_REQ_VOTES_POS = 1
@@ -69,8 +76,13 @@ def method_name(action: str) -> str:
 
 
 def target_ids(doc: dict[str, Any]) -> list[str]:
-    """The ids of every call of an action (things, or racks for registerThing)."""
+    """The ids of every call of an action (things, or racks for registerThing, rackReboot)."""
     return [call["id"] for rack in doc["targets"].values() for call in rack["calls"]]
+
+
+def rack_job_thing(rack_id: str) -> str:
+    """The job ``thing_id`` of an agent-run rack action on ``rack_id``: ``rack:<id>``."""
+    return RACK_JOB_PREFIX + rack_id
 
 
 class IdClock:

@@ -15,7 +15,8 @@ created (``ERR_ORK_ACTION_CALLS_EMPTY``).
 
 Rack actions (``registerThing``, ``updateThing``, ``forgetThings``) change a rack's
 registry instead of a device: ``params[0]`` names the rack (``rackId``) and the thing, and
-the action has one call on that rack.
+the action has one call on that rack. ``rackReboot`` (``params[0].rackId``) restarts the
+rack's agent: one call whose id is the rack and whose type is the rack's type.
 """
 
 from __future__ import annotations
@@ -220,6 +221,10 @@ def _rack_calls(
         call_id = rack_id
         given = first.get("type")
         thing_type = given if isinstance(given, str) else str(rack["type"])
+    elif req.action == "rackReboot":
+        # Restarting a rack's agent touches every thing of the rack: write on its type.
+        call_id = rack_id
+        thing_type = str(rack["type"])
     else:
         call_id = first["id"] if req.action == "updateThing" else first["query"]["id"]
         known = live.things.get(call_id)
