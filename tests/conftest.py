@@ -43,8 +43,8 @@ def job_rack(live_server: LiveServer) -> dict[str, Any]:
     token = live_server.call(state.auth.create_rack_token("r1"))
     ended: list[dict[str, Any]] = []
 
-    async def on_result(row: dict[str, Any]) -> None:
-        ended.append(row)
+    async def on_results(rows: list[dict[str, Any]]) -> None:
+        ended.extend(rows)
 
-    state.jobs.on_result = on_result
+    state.jobs.on_results = on_results
     return {"headers": {"Authorization": f"Bearer {token}"}, "ended": ended}

@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 from hashfleet.core.errors import HashfleetError
+from hashfleet.server.actions.machine import TargetResult
 from hashfleet.server.actions.model import (
     AGENT_RACK_ACTIONS,
     COMPLETED,
@@ -45,7 +46,7 @@ class ActionExecutor:
         self.actions = actions
         self.jobs = jobs
         self.registry = registry
-        jobs.on_result = self.job_ended
+        jobs.on_results = self.jobs_ended
 
     async def __call__(self, doc: dict[str, Any]) -> None:
         """Execute a ready action."""
@@ -55,24 +56,24 @@ class ActionExecutor:
         else:
             await self.jobs.submit(int(started["id"]), _calls(started))
 
-    async def job_ended(self, job: dict[str, Any]) -> None:
-        """A job's end is its target's result."""
-        state = COMPLETED if job["state"] == job_store.DONE else FAILED
-        target = str(job["thing_id"])
-        if job["method"] in AGENT_RACK_ACTIONS.values() and target.startswith(RACK_JOB_PREFIX):
-            target = target.removeprefix(RACK_JOB_PREFIX)  # the action's target is the rack
-        try:
-            await self.actions.record_result(
-                int(job["action_id"]),
-                target,
-                state,
-                error=job.get("error"),
-                result=job.get("result"),
+    async def jobs_ended(self, jobs: list[dict[str, Any]]) -> None:
+        """Each job's end is its target's result: one transition per action and batch."""
+        by_action: dict[int, list[TargetResult]] = {}
+        for job in jobs:
+            state = COMPLETED if job["state"] == job_store.DONE else FAILED
+            target = str(job["thing_id"])
+            if job["method"] in AGENT_RACK_ACTIONS.values() and target.startswith(RACK_JOB_PREFIX):
+                target = target.removeprefix(RACK_JOB_PREFIX)  # the action's target: the rack
+            by_action.setdefault(int(job["action_id"]), []).append(
+                TargetResult(target, state, job.get("error"), job.get("result"))
             )
-        except HashfleetError as exc:
-            # The action is gone or no longer executing (cancelled by an admin while its
-            # jobs ran): the job's own row keeps what happened.
-            log.warning("job %s of action %s: %s", job["id"], job["action_id"], exc.message)
+        for action_id, results in by_action.items():
+            try:
+                await self.actions.record_results(action_id, results)
+            except HashfleetError as exc:
+                # The action is gone or no longer executing (cancelled by an admin while
+                # its jobs ran): the jobs' own rows keep what happened.
+                log.warning("%d job results of action %s: %s", len(results), action_id, exc.message)
 
     async def recover(self) -> None:
         """After a restart: queue executing actions again and take results that came."""
@@ -90,9 +91,8 @@ class ActionExecutor:
                         )
                 continue
             await self.jobs.submit(action_id, _calls(doc))
-            for job in await job_store.jobs_of_action(self.jobs.engine, action_id):
-                if job["state"] not in job_store.OPEN_STATES:
-                    await self.job_ended(job)
+            ended = await job_store.jobs_of_action(self.jobs.engine, action_id)
+            await self.jobs_ended([j for j in ended if j["state"] not in job_store.OPEN_STATES])
 
     async def _run_rack_action(self, doc: dict[str, Any]) -> None:
         action_id = int(doc["id"])

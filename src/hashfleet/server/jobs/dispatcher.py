@@ -7,7 +7,8 @@ it runs it and reports the result to ``POST /api/agent/jobs/results``; the first
 a job wins. A job offered but never answered (the answer to the agent was lost, or the
 agent restarted) is offered again after ``reoffer_after_s``: the agent's journal turns a
 second offer into a re-sent result, never into a second run. A job without a result after
-``ttl_s`` fails with ``ERR_JOB_EXPIRED``. Each job that ends is passed to ``on_result``.
+``ttl_s`` fails with ``ERR_JOB_EXPIRED``. The jobs that end are passed to ``on_results``, in
+batches as the agents report them.
 
 Direct calls (queryThing, applyThings) use the same queue under negative ids instead of an
 action's: :meth:`call` waits for their results instead of passing them on.
@@ -32,7 +33,7 @@ from hashfleet.wire.messages import AgentJob, JobResult
 log = logging.getLogger(__name__)
 
 ERR_JOB_EXPIRED = "ERR_JOB_EXPIRED"
-OnResult = Callable[[dict[str, Any]], Awaitable[None]]
+OnResults = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
 class JobDispatcher:
@@ -52,7 +53,7 @@ class JobDispatcher:
         self.ttl_ms = int(ttl_s * 1000)
         self.batch = batch
         self.check_every_s = check_every_s
-        self.on_result: OnResult | None = None
+        self.on_results: OnResults | None = None
         self._wake: dict[str, asyncio.Event] = {}
         # Racks that may have open jobs: agents ask every few seconds, and a rack with
         # nothing to do is answered from memory, without a query.
@@ -137,48 +138,44 @@ class JobDispatcher:
     async def report(self, rack_id: str, results: Sequence[JobResult]) -> list[int]:
         """Record results sent by ``rack_id``'s agent; returns the ids now durable (also
         those already finished, so the agent can forget them)."""
-        acked = []
-        for res in results:
-            row = await job_store.finish_job(
-                self.engine,
+        ends = [
+            (
                 res.id,
                 rack_id,
                 job_store.DONE if res.ok else job_store.FAILED,
                 res.result if res.ok else None,
                 None if res.ok else _error_text(res),
-                now_ms(),
             )
-            acked.append(res.id)
-            if row is not None:
-                await self._ended(row)
-        return acked
+            for res in results
+        ]
+        await self._ended(await job_store.finish_jobs(self.engine, ends, now_ms()))
+        return [res.id for res in results]
 
     async def expire(self, now: int | None = None) -> int:
         """Fail the jobs that got no result within the time to live."""
         now = now_ms() if now is None else now
-        count = 0
-        for job in await job_store.stale_jobs(self.engine, now - self.ttl_ms):
-            row = await job_store.finish_job(
-                self.engine, job["id"], None, job_store.FAILED, None, ERR_JOB_EXPIRED, now
-            )
-            if row is not None:
-                count += 1
-                await self._ended(row)
-        return count
+        stale = await job_store.stale_jobs(self.engine, now - self.ttl_ms)
+        ends = [(job["id"], None, job_store.FAILED, None, ERR_JOB_EXPIRED) for job in stale]
+        rows = await job_store.finish_jobs(self.engine, ends, now)
+        await self._ended(rows)
+        return len(rows)
 
-    async def _ended(self, row: dict[str, Any]) -> None:
-        if row["action_id"] < 0:  # a direct call: whoever waits for it gets it
-            future = self._waiting.get((row["action_id"], row["thing_id"]))
-            if future is not None and not future.done():
-                future.set_result(row)
-            return
-        if self.on_result is None:
+    async def _ended(self, rows: list[dict[str, Any]]) -> None:
+        actions = []
+        for row in rows:
+            if row["action_id"] < 0:  # a direct call: whoever waits for it gets it
+                future = self._waiting.get((row["action_id"], row["thing_id"]))
+                if future is not None and not future.done():
+                    future.set_result(row)
+            else:
+                actions.append(row)
+        if not actions or self.on_results is None:
             return
         try:
-            await self.on_result(row)
+            await self.on_results(actions)
         except Exception:
-            # The job's end is stored; the action side can be repaired from agent_jobs.
-            log.exception("recording the result of job %s failed", row["id"])
+            # The jobs' ends are stored; the action side can be repaired from agent_jobs.
+            log.exception("recording the results of %d jobs failed", len(actions))
 
     def start(self) -> None:
         """Start the expiry timer."""

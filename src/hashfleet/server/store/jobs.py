@@ -79,19 +79,35 @@ async def finish_job(
 ) -> dict[str, Any] | None:
     """Record the end of a job if it is still open (and, given ``rack_id``, that rack's);
     returns the finished row, or ``None`` when it was already finished or is unknown."""
-    conds = [agent_jobs.c.id == job_id, agent_jobs.c.state.in_(OPEN_STATES)]
-    if rack_id is not None:
-        conds.append(agent_jobs.c.rack_id == rack_id)
+    rows = await finish_jobs(engine, [(job_id, rack_id, state, result, error)], now)
+    return rows[0] if rows else None
+
+
+async def finish_jobs(
+    engine: AsyncEngine,
+    ends: Sequence[tuple[int, str | None, str, Any, str | None]],
+    now: int,
+) -> list[dict[str, Any]]:
+    """:func:`finish_job` for many ``(id, rack_id, state, result, error)`` in one
+    transaction; returns the rows that this call finished."""
+    finished: list[int] = []
     async with engine.begin() as conn:
-        changed = await conn.execute(
-            update(agent_jobs)
-            .where(*conds)
-            .values(state=state, result=result, error=error, updated_at=now)
-        )
-        if not changed.rowcount:
-            return None
-        row = (await conn.execute(select(agent_jobs).where(agent_jobs.c.id == job_id))).one()
-    return dict(row._mapping)
+        for job_id, rack_id, state, result, error in ends:
+            conds = [agent_jobs.c.id == job_id, agent_jobs.c.state.in_(OPEN_STATES)]
+            if rack_id is not None:
+                conds.append(agent_jobs.c.rack_id == rack_id)
+            changed = await conn.execute(
+                update(agent_jobs)
+                .where(*conds)
+                .values(state=state, result=result, error=error, updated_at=now)
+            )
+            if changed.rowcount:
+                finished.append(job_id)
+        rows: list[Any] = []
+        for start in range(0, len(finished), 500):
+            chunk = finished[start : start + 500]
+            rows += (await conn.execute(select(agent_jobs).where(agent_jobs.c.id.in_(chunk)))).all()
+    return [dict(r._mapping) for r in rows]
 
 
 async def stale_jobs(engine: AsyncEngine, created_before: int) -> list[dict[str, Any]]:
