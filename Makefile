@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install check lint typecheck test bench bench-poll bench-series bench-actions demo clean
+.PHONY: install check lint typecheck test bench bench-poll bench-series bench-actions bench-scale demo clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,6 +30,7 @@ bench: install
 	$(PY) bench/poll.py --families $(POLL_FAMILIES)
 	$(PY) bench/series.py
 	$(PY) bench/actions.py
+	$(PY) bench/scale.py
 
 # Polls per second per core of each family against its simulator, beside pyasic.
 POLL_FAMILIES ?= antminer,xmrig,whatsminer,avalon,iceriver,braiins,luxos,vnish,lolminer,trex,gminer,bzminer,srbminer,teamredminer,modbus_meter,modbus_sensor,container,pool_account,chia
@@ -41,6 +42,10 @@ bench-series: install
 
 bench-actions: install
 	$(PY) bench/actions.py $(ARGS)
+
+# listThings over 100,000 things, diffs to 1,000 WebSockets, server RSS, agent polls.
+bench-scale: install
+	$(PY) bench/scale.py $(ARGS)
 
 # make demo ARGS="--miners 1000 --port 8080"
 demo: install
