@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from hashfleet.server.live.channels import Subscriber
@@ -94,3 +95,27 @@ def test_unsubscribe_stops_messages() -> None:
     live.hub.flush()
     assert drain(sub) == []
     assert not live.hub.has_subscribers("fleet")
+
+
+async def test_a_change_after_a_quiet_spell_goes_out_at_once_then_throttled() -> None:
+    live = LiveIndex(throttle_s=1.0)
+    live.load([thing("a")])
+    sub = Subscriber()
+    live.hub.subscribe(sub, "fleet")
+    drain(sub)
+    loop = asyncio.get_running_loop()
+    live.hub.start()
+    try:
+        await asyncio.sleep(1.1)  # quiet for longer than the throttle
+        start = loop.time()
+        live.apply([snap_row("a", 1)])
+        first = json.loads(await asyncio.wait_for(sub.queue.get(), 2))
+        leading = loop.time() - start
+        live.apply([snap_row("a", 2)])  # right after a diff: waits out the interval
+        second = json.loads(await asyncio.wait_for(sub.queue.get(), 3))
+        trailing = loop.time() - start
+    finally:
+        await live.hub.stop()
+    assert first["data"]["upsert"][0]["ts"] == 1 and second["data"]["upsert"][0]["ts"] == 2
+    assert leading < 0.5  # not a whole interval
+    assert trailing >= 0.95  # at most one diff per interval

@@ -8,6 +8,7 @@ to keep up loses its queued diffs and gets a fresh full state instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +49,9 @@ class ChannelHub:
         self._subs: dict[str, set[Subscriber]] = {}
         self._dirty: dict[str, set[str]] = {}
         self._task: asyncio.Task[None] | None = None
+        # Set by the first change after a flush: a change after a quiet spell goes out at
+        # once, then at most one diff per channel per ``throttle_s``.
+        self._wake = asyncio.Event()
         self.messages_sent = 0
 
     def has_subscribers(self, channel: str) -> bool:
@@ -58,6 +62,8 @@ class ChannelHub:
         """Record that ``key`` changed in ``channel`` since the last diff."""
         if channel in self._subs:
             self._dirty.setdefault(channel, set()).add(key)
+            if not self._wake.is_set():
+                self._wake.set()
 
     def subscribe(self, sub: Subscriber, channel: str, request_id: Any = None) -> None:
         """Add ``sub`` to ``channel`` and queue the full state, with no gap before diffs.
@@ -124,11 +130,25 @@ class ChannelHub:
         sub.overflowed.clear()
 
     async def run(self) -> None:
-        """Flush forever, once per throttle interval."""
+        """Flush forever: at once after a quiet spell, then at most once per interval.
+
+        The first change after a flush wakes the loop; if the last flush was less than
+        ``throttle_s`` ago it waits out the rest. Marks made in one synchronous step (one
+        ingest batch) all land in the same diff. Without changes it still flushes once per
+        interval, so a subscriber whose outbox overflowed gets its resync.
+        """
+        loop = asyncio.get_running_loop()
+        last = loop.time() - self.throttle_s
         while True:
-            await asyncio.sleep(self.throttle_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.throttle_s)
+            wait = self.throttle_s - (loop.time() - last)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._wake.clear()
             try:
-                self.flush()
+                if self.flush():
+                    last = loop.time()  # only a diff sent starts a new interval
             except Exception:
                 log.exception("channel flush failed")
 
