@@ -4,19 +4,25 @@ Beside it, in the same run and on the same database, the raw batched insert rate
 same rows (the driver's executemany, no API, no dedupe, no state) — the ceiling.
 
     python bench/ingest.py [--things 2000] [--snapshots 100000] [--batch 1000] [--senders 4]
-                           [--backends sqlite,postgresql]
+                           [--backends sqlite,postgresql,nats+postgresql] [--nats URL]
+
+``nats+<db>`` runs the server with ``--bus nats://…`` (a stream of its own, deleted after):
+"end-to-end" is then until every batch is acked (durable in JetStream), "stored" until
+the server's ingest worker has written every row to the database.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -201,11 +207,26 @@ async def raw_insert(db_url: str, rows: list[dict[str, Any]], batch: int) -> flo
 def run_backend(name: str, db_url: str, args: argparse.Namespace) -> dict[str, float]:
     """One backend: end-to-end rate, then raw insert rate, on the same database."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"hf-bench-{name}-"))
+    bus_env: dict[str, str] = {}
+    if name.startswith("nats+"):
+        tag = uuid.uuid4().hex[:8]
+        bus_env = {
+            "HASHFLEET_BUS": args.nats,
+            "HASHFLEET_NATS_STREAM": f"HF_BENCH_{tag}",
+            "HASHFLEET_NATS_SUBJECT": f"hfbench.{tag}.ingest",
+            "HASHFLEET_NATS_CONSUMER": f"hf-bench-{tag}",
+        }
+    stored_s = 0.0
     try:
         token = asyncio.run(prepare(db_url, data_dir, args.things))
         bodies = batches(args.snapshots, args.batch, args.things, "bench-spool")
         port = free_port()
-        env = {**os.environ, "HASHFLEET_DATABASE_URL": db_url, "HASHFLEET_DATA_DIR": str(data_dir)}
+        env = {
+            **os.environ,
+            "HASHFLEET_DATABASE_URL": db_url,
+            "HASHFLEET_DATA_DIR": str(data_dir),
+            **bus_env,
+        }
         proc = subprocess.Popen(
             [sys.executable, "-m", "hashfleet", "server", "--port", str(port)],
             env=env,
@@ -215,7 +236,11 @@ def run_backend(name: str, db_url: str, args: argparse.Namespace) -> dict[str, f
         url = f"http://127.0.0.1:{port}"
         try:
             wait_up(url, proc)
+            t0 = time.perf_counter()
             elapsed = asyncio.run(send_all(url, token, bodies, args.senders))
+            if bus_env:
+                asyncio.run(_wait_stored(db_url, data_dir, args.snapshots))
+                stored_s = time.perf_counter() - t0
         finally:
             proc.terminate()
             proc.wait(30)
@@ -236,9 +261,39 @@ def run_backend(name: str, db_url: str, args: argparse.Namespace) -> dict[str, f
         ]
         raw = asyncio.run(raw_insert(db_url, rows, args.batch))
         e2e = args.snapshots / elapsed
-        return {"e2e": e2e, "raw": raw, "ratio": e2e / raw}
+        result = {"e2e": e2e, "raw": raw, "ratio": e2e / raw}
+        if stored_s:
+            result["stored"] = args.snapshots / stored_s
+        return result
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+        if bus_env:
+            asyncio.run(_delete_stream(args.nats, bus_env["HASHFLEET_NATS_STREAM"]))
+
+
+async def _wait_stored(db_url: str, data_dir: Path, total: int, timeout: float = 600) -> None:
+    """Wait until the ingest workers have written ``total`` rows."""
+    state = ServerState(Settings.from_env(data_dir=data_dir, database_url=db_url))
+    try:
+        deadline = time.monotonic() + timeout
+        while await count_snapshots(state.engine) < total:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the ingest workers did not write every row in time")
+            await asyncio.sleep(0.05)
+    finally:
+        await state.engine.dispose()
+
+
+async def _delete_stream(url: str, stream: str) -> None:
+    import nats
+    import nats.js.errors
+
+    nc = await nats.connect(url)
+    try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await nc.jetstream().delete_stream(stream)
+    finally:
+        await nc.close()
 
 
 async def _count(db_url: str, data_dir: Path) -> int:
@@ -256,16 +311,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--nats", default="nats://127.0.0.1:4222", help="for nats+<db>")
     args = parser.parse_args()
     print(
         f"ingest: {args.snapshots} snapshots of ~1 KB for {args.things} things, "
         f"batches of {args.batch}, {args.senders} concurrent agents"
     )
     for name in args.backends.split(","):
-        if name == "sqlite":
+        db = name.removeprefix("nats+")
+        if db == "sqlite":
             with tempfile.TemporaryDirectory() as tmp:
                 result = run_backend(name, f"sqlite:///{tmp}/bench.db", args)
-        elif name == "postgresql":
+        elif db == "postgresql":
             if PG_SKIP_REASON:
                 print(f"postgresql: skipped ({PG_SKIP_REASON})")
                 continue
@@ -273,9 +330,10 @@ def main() -> None:
                 result = run_backend(name, url, args)
         else:
             raise SystemExit(f"unknown backend {name}")
+        stored = f" | stored {result['stored']:>9,.0f} snapshots/s" if "stored" in result else ""
         print(
-            f"{name:>10}: end-to-end {result['e2e']:>9,.0f} snapshots/s | raw batched insert "
-            f"{result['raw']:>9,.0f} rows/s | ratio {result['ratio']:.2f}"
+            f"{name:>15}: end-to-end {result['e2e']:>9,.0f} snapshots/s | raw batched insert "
+            f"{result['raw']:>9,.0f} rows/s | ratio {result['ratio']:.2f}{stored}"
         )
 
 

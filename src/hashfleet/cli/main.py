@@ -12,6 +12,7 @@ from hashfleet.cli import (
     certs_cmd,
     chia_cmd,
     demo_cmd,
+    ingest_cmd,
     rpc_cmd,
     scan_cmd,
     server_cmd,
@@ -55,6 +56,7 @@ def main(
 
 
 app.command("server")(server_cmd.server)
+app.command("ingest-worker")(ingest_cmd.ingest_worker)
 app.command("agent")(agent_cmd.agent)
 app.command("sim")(sim_cmd.sim)
 app.command("demo")(demo_cmd.demo)

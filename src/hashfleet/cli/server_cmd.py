@@ -16,6 +16,7 @@ from hashfleet.core.settings import Settings
 from hashfleet.core.tls import check_bind, fingerprint, load_pair
 from hashfleet.server.app import create_app
 from hashfleet.server.auth.passwords import generate_password
+from hashfleet.server.replica import check_schema
 from hashfleet.server.state import ServerState
 from hashfleet.server.store import users as user_store
 from hashfleet.server.store.engine import migrate
@@ -46,6 +47,22 @@ def server(
         "--allow-insecure-http",
         help="Serve plain HTTP on a non-loopback address (behind a TLS reverse proxy only).",
     ),
+    bus: str = typer.Option(
+        None,
+        help="Ingest bus: 'embedded' (default) or nats://host:4222 for NATS JetStream "
+        "(or HASHFLEET_BUS; docs/deploy.md).",
+    ),
+    ingest_workers: int = typer.Option(
+        None,
+        help="With --bus nats://…: ingest workers in this server (default 1; 0 = only "
+        "`hashfleet ingest-worker` processes write).",
+    ),
+    replica: bool = typer.Option(
+        False,
+        "--replica",
+        help="Read-only replica on a PostgreSQL standby: no migrations, no writers, writes "
+        "refused with ERR_SLAVE_BLOCK (or HASHFLEET_REPLICA; docs/deploy.md).",
+    ),
 ) -> None:
     """Run the server. On first start it creates an 'admin' user and prints its password.
 
@@ -62,10 +79,17 @@ def server(
         tls_key=str(tls_key) if tls_key else None,
         # False is the flag's default, not a choice: leave the environment's value.
         allow_insecure_http=True if allow_insecure_http else None,
+        replica=True if replica else None,
+        bus=bus,
+        ingest_workers=ingest_workers,
     )
     try:
         cert_fingerprint = check_transport(settings)
-        asyncio.run(_bootstrap_admin(ServerState(settings)))
+        if settings.replica:
+            # The standby cannot be migrated nor given an admin: check its schema instead.
+            asyncio.run(_check_replica(ServerState(settings)))
+        else:
+            asyncio.run(_bootstrap_admin(ServerState(settings)))
         # A fresh state for the server: the bootstrap's engine belonged to its own loop.
         app = create_app(state=ServerState(settings))
     except HashfleetError as exc:
@@ -105,6 +129,14 @@ def check_transport(settings: Settings) -> str:
         return fingerprint(cert)
     check_bind(settings.host, tls=False, allow_insecure_http=settings.allow_insecure_http)
     return ""
+
+
+async def _check_replica(state: ServerState) -> None:
+    """Refuse to start a replica whose store is not at this version's schema."""
+    try:
+        await check_schema(state.engine)
+    finally:
+        await state.engine.dispose()
 
 
 async def _bootstrap_admin(state: ServerState) -> None:

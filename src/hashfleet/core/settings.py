@@ -37,6 +37,9 @@ class Settings:
     poll_interval_s: float = 5.0
     ingest_max_batch: int = 5000
     demo: bool = False
+    # Read-only replica on a PostgreSQL standby: no migrations, no writers, writes refused
+    # with ERR_SLAVE_BLOCK (HASHFLEET_REPLICA; docs/deploy.md).
+    replica: bool = False
     # JSON file with timezones, retention, rollup specs, alert rules and notifiers.
     history_config: str = ""
     # GET /metrics: per-thing series for at most this many things (lowest ids first; 0 = none).
@@ -73,3 +76,19 @@ class Settings:
     def tls(self) -> bool:
         """True when the server serves HTTPS itself (a certificate is configured)."""
         return bool(self.tls_cert or self.tls_key)
+
+    # Ingest bus: "" (embedded, in-process) or nats://host:4222 for NATS JetStream, with the
+    # stream, its subject and the workers' durable consumer (docs/deploy.md, "NATS JetStream
+    # bus"). ingest_workers: consumer loops in the server (0 = only `hashfleet ingest-worker`).
+    bus: str = ""
+    nats_stream: str = "HASHFLEET_INGEST"
+    nats_subject: str = "hashfleet.ingest"
+    nats_consumer: str = "hashfleet-ingest"
+    ingest_workers: int = 1
+    # Stream limits: bytes (full = agents are refused with 503 and keep their spool), age of a
+    # message (0 = never expires), resend de-duplication window, replicas (3 in a cluster).
+    nats_max_bytes: int = 8 << 30
+    nats_max_age_s: float = 0.0
+    nats_duplicate_window_s: float = 600.0
+    nats_ack_wait_s: float = 60.0
+    nats_replicas: int = 1

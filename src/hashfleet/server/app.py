@@ -22,6 +22,7 @@ from hashfleet.server.api.metrics import router as metrics_router
 from hashfleet.server.api.users import router as users_router
 from hashfleet.server.audit.middleware import AuditMiddleware
 from hashfleet.server.hsts import HstsMiddleware
+from hashfleet.server.replica import ReplicaGuard
 from hashfleet.server.state import ServerState
 from hashfleet.server.web import pages
 
@@ -68,4 +69,7 @@ def create_app(settings: Settings | None = None, state: ServerState | None = Non
     app.add_middleware(CsrfMiddleware)
     # Outermost of ours: refusals by any other middleware are recorded too.
     app.add_middleware(AuditMiddleware, sink=server_state.audit.record)
+    if server_state.settings.replica:
+        # Outermost: a replica refuses writes (ERR_SLAVE_BLOCK) before anything else runs.
+        app.add_middleware(ReplicaGuard)
     return app

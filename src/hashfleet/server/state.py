@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hashfleet.core.errors import BadRequest
 from hashfleet.core.files import make_private_dir
 from hashfleet.core.ids import new_id
 from hashfleet.core.settings import Settings
@@ -17,12 +18,14 @@ from hashfleet.server.audit.writer import AuditWriter
 from hashfleet.server.auth.service import AuthService
 from hashfleet.server.bus.base import Bus
 from hashfleet.server.bus.embedded import EmbeddedBus
+from hashfleet.server.bus.nats import NatsBus
 from hashfleet.server.history_config import HistoryConfig, load_history_config
 from hashfleet.server.ingest.writer import Writer
 from hashfleet.server.jobs.direct import DirectCalls
 from hashfleet.server.jobs.dispatcher import JobDispatcher
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.registry import Registry
+from hashfleet.server.replica import ReplicaRefresher, start_replica, stop_replica
 from hashfleet.server.series.retention import Retention
 from hashfleet.server.series.rollup import Rollup
 from hashfleet.server.series.spec import StatSpec
@@ -49,7 +52,7 @@ class ServerState:
         self.auth = AuthService(self.engine, settings.session_ttl_s)
         self.audit = AuditWriter(self.engine)
         self.writer = Writer(self.engine, self.live)
-        self.bus: Bus = EmbeddedBus(max_rows=settings.ingest_max_batch)
+        self.bus: Bus = make_bus(settings)
         self.jobs = JobDispatcher(self.engine)
         # Approved actions run through the agents' job queue (rack actions in the registry).
         self.executor = ActionExecutor(self.actions, self.jobs, self.registry)
@@ -63,6 +66,7 @@ class ServerState:
         self.autosleep = AutoSleep(self.site_config, self.live, self.actions)
         self.direct = DirectCalls(self.live, self.jobs)
         self.instance_id = ""
+        self.replica_refresher: ReplicaRefresher | None = None
         spec = StatSpec(self.history.stats)
         self.rollup = Rollup(self.engine, self.live, spec, self.history.offsets)
         self.writer.observers.append(self.rollup.observe)
@@ -78,6 +82,9 @@ class ServerState:
 
     async def start(self) -> None:
         """Migrate the store, load the registry, start the bus and live tasks."""
+        if self.settings.replica:
+            await start_replica(self)  # no migrations, nothing that writes
+            return
         await migrate(self.engine)
         self.instance_id = str(await setdefault_value(self.engine, "instance_id", new_id()))
         await self.registry.load()
@@ -103,6 +110,9 @@ class ServerState:
 
     async def stop(self) -> None:
         """Drain the bus, stop live tasks, close the engine."""
+        if self.settings.replica:
+            await stop_replica(self)
+            return
         await self.bus.stop()
         await self.autosleep.stop()
         await self.actions.stop()
@@ -114,3 +124,27 @@ class ServerState:
         await self.live.stop()
         await self.audit.stop()
         await self.engine.dispose()
+
+
+def make_bus(settings: Settings) -> Bus:
+    """The ingest bus the settings name: embedded (default) or NATS JetStream."""
+    if not settings.bus or settings.bus == "embedded":
+        return EmbeddedBus(max_rows=settings.ingest_max_batch)
+    if settings.bus.startswith(("nats://", "tls://")):
+        return NatsBus(
+            settings.bus,
+            stream=settings.nats_stream,
+            subject=settings.nats_subject,
+            consumer=settings.nats_consumer,
+            workers=settings.ingest_workers,
+            max_rows=settings.ingest_max_batch,
+            max_bytes=settings.nats_max_bytes,
+            max_age_s=settings.nats_max_age_s,
+            duplicate_window_s=settings.nats_duplicate_window_s,
+            ack_wait_s=settings.nats_ack_wait_s,
+            replicas=settings.nats_replicas,
+        )
+    raise BadRequest(
+        f"unknown bus {settings.bus!r}: use 'embedded' or nats://host:port",
+        code="ERR_CONFIG_INVALID",
+    )

@@ -9,8 +9,9 @@ Recorded: POST, PUT, PATCH and DELETE, refused ones (401, 403, 4xx) included —
 attempts matter. Not recorded:
 - ``/api/agent/ingest`` when it succeeds or fails on its data: snapshots are data, not
   actions, and arrive thousands of times a second. Its 401/403 (a bad rack token) are.
-- successful calls of the read-only RPC methods (``listThings``, ``tailLog``…): the
-  dashboard posts them every few seconds and they change nothing. Refusals are recorded.
+- successful calls of the read-only RPC methods (``listThings``, ``tailLog``…, the list in
+  ``hashfleet.server.reads``, shared with the replica guard): the dashboard posts them
+  every few seconds and they change nothing. Refusals are recorded.
 - GET, HEAD, OPTIONS and WebSockets: they read.
 """
 
@@ -26,27 +27,13 @@ from hashfleet.core.clock import now_ms
 from hashfleet.server.audit.entry import AuditEntry
 from hashfleet.server.audit.redact import MAX_BODY, form_username, json_body
 from hashfleet.server.auth.principal import SESSION_COOKIE
+from hashfleet.server.reads import READ_ONLY_RPCS, rpc_name
 
 log = logging.getLogger(__name__)
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 INGEST_PATH = "/api/agent/ingest"
 LOGIN_PATH = "/login"
-RPC_PREFIX = "/rpc/"
-# RPC methods that only read: recorded only when refused.
-READ_ONLY_RPCS = frozenset(
-    {
-        "ping",
-        "getInstanceId",
-        "listThings",
-        "listRacks",
-        "tailLog",
-        "tailLogMulti",
-        "tailLogCustomRangeAggr",
-        "getHistoricalLogs",
-        "getThingComments",
-    }
-)
 _AUTH_REFUSED = frozenset({401, 403})
 
 Sink = Callable[[AuditEntry], None]
@@ -140,7 +127,7 @@ class AuditMiddleware:
         path: str = scope.get("path", "")
         if path == INGEST_PATH and status not in _AUTH_REFUSED:
             return None
-        rpc = path[len(RPC_PREFIX) :] if path.startswith(RPC_PREFIX) else None
+        rpc = rpc_name(path)
         if rpc in self.read_only_rpcs and status < 400:
             return None
         headers = _headers(scope)

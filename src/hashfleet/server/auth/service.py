@@ -102,6 +102,8 @@ class AuthService:
         # lock does not tell which usernames exist: name → (failures, locked_until).
         self._ghosts: OrderedDict[str, tuple[int, int | None]] = OrderedDict()
         self._touched: dict[str, int] = {}  # token id → last write of last_used_at
+        # A read-only replica (on a standby) checks tokens without writing last_used_at.
+        self.read_only = False
         self._custom_roles: dict[str, frozenset[str]] | None = None
         self._roles_loaded_at = 0
 
@@ -393,7 +395,7 @@ class AuthService:
         # One write per token and minute, not one per request: a dashboard script polling
         # every second would otherwise turn every read into a write transaction.
         last = max(last_used_at or 0, self._touched.get(token_id, 0))
-        if now - last < TOKEN_TOUCH_MS:
+        if self.read_only or now - last < TOKEN_TOUCH_MS:
             return
         self._touched[token_id] = now
         await user_store.touch_token(self.engine, token_id, now)

@@ -39,9 +39,10 @@ def _page(request: Request, name: str, principal: Principal, **ctx: object) -> H
 
 @router.get("/login")
 async def login_form(request: Request) -> HTMLResponse:
-    """The login page."""
+    """The login page (a read-only replica says that logins happen on the primary)."""
+    replica = get_state(request).settings.replica
     return templates.TemplateResponse(
-        request, "login.html", {"error": None, "version": __version__}
+        request, "login.html", {"error": None, "version": __version__, "replica": replica}
     )
 
 
