@@ -264,8 +264,20 @@ class Registry:
         if lim > MAX_LIMIT:
             raise BadRequest(f"limit is at most {MAX_LIMIT}", code="ERR_LIMIT_INVALID")
         pred = compile_query(query)
+        want = off + lim
+        if not sort:
+            # Unsorted: the first ``want`` matches in index order are all that is needed.
+            if lim == 0:
+                return []
+            docs = []
+            for d in self.live.things.values():
+                if pred(d):
+                    docs.append(d)
+                    if len(docs) == want:
+                        break
+            return docs[off:]
         docs = [d for d in self.live.things.values() if pred(d)]
-        docs = sort_docs(docs, sort)
+        docs = sort_docs(docs, sort, limit=want)
         return docs[off : off + lim]
 
     async def forget_things(self, req: dict[str, Any], *, user: str | None = None) -> int:

@@ -104,6 +104,13 @@ def _compile_value_test(cond: Any, depth: int) -> _ValueTest:
 def _eq_test(target: Any) -> _ValueTest:
     if isinstance(target, regex.Pattern):
         return _regex_test(target)
+    if target.__class__ is str:
+        # Only a string equals a string (MISSING, bools and numbers never do), and ``in``
+        # on a list compares members with ==, as _eq would for a string target.
+        def test_str(v: Any) -> bool:
+            return v == target or (isinstance(v, list) and target in v)
+
+        return test_str
 
     def test(v: Any) -> bool:
         if v is MISSING:
@@ -111,6 +118,23 @@ def _eq_test(target: Any) -> _ValueTest:
         if _eq(v, target):
             return True
         return isinstance(v, list) and any(_eq(x, target) for x in v)
+
+    return test
+
+
+def _in_strings_test(strings: list[str]) -> _ValueTest:
+    """``$in`` of strings only: set membership instead of one equality test per member."""
+    wanted = frozenset(strings)
+
+    def test(v: Any) -> bool:
+        if isinstance(v, str):
+            return v in wanted
+        if isinstance(v, list):
+            for x in v:  # noqa: SIM110 - a loop, not any() over a generator: hot path
+                if isinstance(x, str) and x in wanted:
+                    return True
+            return False
+        return False
 
     return test
 
@@ -205,6 +229,11 @@ def _compile_operator(op: str, arg: Any, cond: dict[str, Any], depth: int) -> _V
     if op in ("$in", "$nin"):
         if not isinstance(arg, list):
             raise QueryInvalid(f"{op} takes an array")
+        if arg and all(a.__class__ is str for a in arg):
+            in_strs = _in_strings_test(arg)
+            if op == "$in":
+                return in_strs
+            return lambda v: not in_strs(v)
         members = [_eq_test(a) for a in arg]
         if op == "$in":
             return lambda v: any(t(v) for t in members)

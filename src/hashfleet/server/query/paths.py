@@ -27,6 +27,17 @@ def getter(path: str) -> Callable[[Any], Any]:
         return get1
 
     def get(doc: Any) -> Any:
+        # Fast path: plain dicts all the way down (the usual case).
+        cur = doc
+        for part in parts:
+            if cur.__class__ is not dict:
+                return get_slow(doc)
+            cur = cur.get(part, _MISSING)
+            if cur is _MISSING:
+                return _MISSING
+        return cur
+
+    def get_slow(doc: Any) -> Any:
         cur = doc
         for part in parts:
             if isinstance(cur, dict):
