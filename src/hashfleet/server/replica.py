@@ -21,7 +21,6 @@ refused: a session is a row, and the standby cannot write it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hashfleet.core.errors import HashfleetError
+from hashfleet.core.tasks import cancel_task, run_every
 from hashfleet.server.reads import READ_METHODS, READ_ONLY_RPCS, rpc_name
 from hashfleet.server.registry import doc_from_row
 from hashfleet.server.store import racks as rack_store
@@ -190,19 +190,11 @@ class ReplicaRefresher:
             self._task = asyncio.create_task(self._run(), name="replica-refresh")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("replica refresh failed; retrying in %.0f s", self.interval_s)
+        await run_every(self.interval_s, self.refresh, "replica refresh")
 
     async def refresh(self) -> int:
         """Reload racks, things, open actions and the global config; things changed."""

@@ -16,11 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from hashfleet.core.errors import Forbidden
 from hashfleet.server.actions.model import STATES
 from hashfleet.server.api.deps import get_state, user_principal
+from hashfleet.server.api.rpc_models import RpcBody
 from hashfleet.server.auth.principal import Principal
 from hashfleet.server.state import ServerState
 from hashfleet.wire.codec import json_dumps
@@ -28,13 +29,7 @@ from hashfleet.wire.codec import json_dumps
 router = APIRouter(prefix="/rpc", tags=["actions"])
 
 
-class _Body(BaseModel):
-    # Loosely typed on purpose: bad values get this API's ERR_* codes, not a generic 422.
-    # The seed's ``voter`` and ``authPerms`` are accepted and ignored.
-    model_config = ConfigDict(extra="allow")
-
-
-class PushActionRequest(_Body):
+class PushActionRequest(RpcBody):
     """pushAction: an action on the things a query selects, submitted for approval."""
 
     query: Any = Field(None, description="Mongo-style query over the things (as listThings)")
@@ -42,41 +37,41 @@ class PushActionRequest(_Body):
     params: Any = Field(None, description="the action's parameters (an array)")
 
 
-class PushActionsBatchRequest(_Body):
+class PushActionsBatchRequest(RpcBody):
     """pushActionsBatch: up to 1,000 actions sharing a batch UID."""
 
     batchActionsPayload: Any = Field(None, description="[{query, action, params}, …]")
     batchActionUID: Any = Field(None, description="stored as {timestamp}-{batchActionUID}")
 
 
-class VoteActionRequest(_Body):
+class VoteActionRequest(RpcBody):
     """voteAction: the caller approves (true) or denies (false) an action."""
 
     id: Any = Field(None, description="action id")
     approve: Any = Field(None, description="true = approve, false = deny")
 
 
-class GetActionRequest(_Body):
+class GetActionRequest(RpcBody):
     """getAction: one action."""
 
     id: Any = Field(None, description="action id")
     type: Any = Field(None, description=f"optional: only if in this state ({', '.join(STATES)})")
 
 
-class GetActionsBatchRequest(_Body):
+class GetActionsBatchRequest(RpcBody):
     """getActionsBatch: several actions; null for unknown ids."""
 
     ids: Any = Field(None, description="action ids")
 
 
-class QueryActionsRequest(_Body):
+class QueryActionsRequest(RpcBody):
     """queryActions: actions by state, creation time, Mongo query; optional batch grouping."""
 
     queries: Any = Field(None, description="[{type, filter{gt,gte,lt,lte}, opts{limit}, …}]")
     groupBatch: Any = Field(False, description="group actions by batchActionUID")
 
 
-class CancelActionsBatchRequest(_Body):
+class CancelActionsBatchRequest(RpcBody):
     """cancelActionsBatch: cancel actions (the creator's own, or any for an administrator)."""
 
     ids: Any = Field(None, description="action ids")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from hashfleet.server.api.actions import actor_principal
 from hashfleet.server.api.deps import get_state
+from hashfleet.server.api.rpc_models import RpcBody, body_of
 from hashfleet.server.auth.principal import Principal
 from hashfleet.server.state import ServerState
 from hashfleet.wire.codec import json_dumps
@@ -16,11 +17,7 @@ from hashfleet.wire.codec import json_dumps
 router = APIRouter(prefix="/rpc", tags=["things"])
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class QueryThingRequest(_Body):
+class QueryThingRequest(RpcBody):
     """queryThing: one device, one control, waits for the result."""
 
     id: Any = Field(None, description="thing id")
@@ -29,7 +26,7 @@ class QueryThingRequest(_Body):
     timeout: Any = Field(None, description="seconds to wait (default 60, at most 300)")
 
 
-class ApplyThingsRequest(_Body):
+class ApplyThingsRequest(RpcBody):
     """applyThings: one control on every matching device the caller may act on."""
 
     method: Any = Field(None, description="a control: reboot, setPowerMode, setLED, …")
@@ -41,11 +38,6 @@ class ApplyThingsRequest(_Body):
     timeout: Any = None
 
 
-def _body(req: BaseModel) -> dict[str, Any]:
-    data: dict[str, Any] = req.model_dump(exclude_unset=True)
-    return data
-
-
 @router.post("/queryThing", summary="Run a control on one device now (no vote)")
 async def query_thing(
     req: QueryThingRequest,
@@ -53,7 +45,7 @@ async def query_thing(
     p: Principal = Depends(actor_principal),
 ) -> Response:
     """queryThing → the method's result."""
-    result = await state.direct.query_thing(p, _body(req))
+    result = await state.direct.query_thing(p, body_of(req))
     return Response(json_dumps(result), media_type="application/json")
 
 
@@ -64,4 +56,4 @@ async def apply_things(
     p: Principal = Depends(actor_principal),
 ) -> int:
     """applyThings → how many devices ran it successfully."""
-    return await state.direct.apply_things(p, _body(req))
+    return await state.direct.apply_things(p, body_of(req))

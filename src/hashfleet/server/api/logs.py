@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from hashfleet.core.errors import BadRequest, Forbidden, NotFound
 from hashfleet.server.api.deps import get_state, user_principal, writer_principal
+from hashfleet.server.api.rpc_models import RpcBody
 from hashfleet.server.auth.principal import Principal
 from hashfleet.server.state import ServerState
 from hashfleet.server.store import changes as change_store
@@ -38,13 +39,7 @@ MAX_THING_IDS = 1000
 LOG_TYPES = ("info", "alerts")
 
 
-class _Body(BaseModel):
-    # Loosely typed on purpose: bad values get this API's ERR_* codes, not a generic 422.
-    # Extra fields (the seed's ``user``, ``rackId``…) are accepted and ignored.
-    model_config = ConfigDict(extra="allow")
-
-
-class SaveThingCommentRequest(_Body):
+class SaveThingCommentRequest(RpcBody):
     """saveThingComment: a new comment by the caller."""
 
     thingId: Any = Field(None, description="the thing commented on")
@@ -52,7 +47,7 @@ class SaveThingCommentRequest(_Body):
     rackId: Any = Field(None, description="optional: the thing's rack, checked when given")
 
 
-class EditThingCommentRequest(_Body):
+class EditThingCommentRequest(RpcBody):
     """editThingComment: new text for one of the caller's comments."""
 
     thingId: Any = None
@@ -60,14 +55,14 @@ class EditThingCommentRequest(_Body):
     comment: Any = Field(None, description=f"1 to {MAX_COMMENT_CHARS} characters")
 
 
-class DeleteThingCommentRequest(_Body):
+class DeleteThingCommentRequest(RpcBody):
     """deleteThingComment: remove a comment (its author, or an administrator)."""
 
     thingId: Any = None
     commentId: Any = None
 
 
-class GetThingCommentsRequest(_Body):
+class GetThingCommentsRequest(RpcBody):
     """getThingComments: a thing's comments, newest first."""
 
     thingId: Any = None
@@ -75,7 +70,7 @@ class GetThingCommentsRequest(_Body):
     limit: Any = Field(None, description=f"at most {MAX_LIMIT} (default {DEFAULT_LIMIT})")
 
 
-class HistoricalLogsRequest(_Body):
+class HistoricalLogsRequest(RpcBody):
     """getHistoricalLogs: changes of things (``info``) or closed alerts (``alerts``)."""
 
     logType: Any = Field(None, description="info | alerts")

@@ -17,6 +17,7 @@ from hashfleet.server.api.rpc_models import (
     RegisterRackRequest,
     RegisterThingRequest,
     UpdateThingRequest,
+    body_of,
 )
 from hashfleet.server.auth.principal import Principal
 from hashfleet.server.state import ServerState
@@ -24,15 +25,10 @@ from hashfleet.server.state import ServerState
 router = APIRouter(prefix="/rpc", tags=["rpc"])
 
 
-def _body(req: Any) -> dict[str, Any]:
-    data: dict[str, Any] = req.model_dump(exclude_unset=True)
-    return data
-
-
 @router.post("/ping", summary="Echo test: returns its input")
 async def ping(req: PingRequest, _p: Principal = Depends(user_principal)) -> Any:
     """ping."""
-    return _body(req)
+    return body_of(req)
 
 
 @router.post("/getInstanceId", summary="This server's instance id")
@@ -53,7 +49,7 @@ async def register_thing(
 ) -> int:
     """registerThing."""
     # The caller is the change log's author (agents cannot call this: writer only).
-    await state.registry.register_things([_body(req)], user=p.name)
+    await state.registry.register_things([body_of(req)], user=p.name)
     return 1
 
 
@@ -64,7 +60,7 @@ async def update_thing(
     p: Principal = Depends(writer_principal),
 ) -> int:
     """updateThing."""
-    return await state.registry.update_thing(_body(req), user=p.name)
+    return await state.registry.update_thing(body_of(req), user=p.name)
 
 
 @router.post("/listThings", summary="Query devices (Mongo-style query, fields, sort, paging)")
@@ -74,7 +70,7 @@ async def list_things(
     _p: Principal = Depends(user_principal),
 ) -> list[dict[str, Any]]:
     """listThings."""
-    return state.registry.list_things(_body(req))
+    return state.registry.list_things(body_of(req))
 
 
 @router.post("/forgetThings", summary="Remove devices; returns how many")
@@ -84,7 +80,7 @@ async def forget_things(
     p: Principal = Depends(writer_principal),
 ) -> int:
     """forgetThings."""
-    return await state.registry.forget_things(_body(req), user=p.name)
+    return await state.registry.forget_things(body_of(req), user=p.name)
 
 
 @router.post("/registerRack", summary="Register a rack (agent); returns 1")

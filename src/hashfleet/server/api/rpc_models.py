@@ -7,20 +7,32 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class _Body(BaseModel):
-    # The seeds' bodies carry extra fields (user, comment, actionId…); keep them.
+class RpcBody(BaseModel):
+    """Base of RPC request bodies: extra fields are kept.
+
+    The seeds' bodies carry extra fields (``user``, ``comment``, ``authPerms``…). Bodies of
+    the later RPCs type their fields loosely (``Any``) on purpose: bad values get that RPC's
+    own ``ERR_*`` code from its checks, not a generic validation error.
+    """
+
     model_config = ConfigDict(extra="allow")
 
 
-class PingRequest(_Body):
+def body_of(req: BaseModel) -> dict[str, Any]:
+    """The fields a caller actually sent, as a plain dict."""
+    data: dict[str, Any] = req.model_dump(exclude_unset=True)
+    return data
+
+
+class PingRequest(RpcBody):
     """ping: any body, echoed back."""
 
 
-class EmptyRequest(_Body):
+class EmptyRequest(RpcBody):
     """A method without parameters."""
 
 
-class RegisterThingRequest(_Body):
+class RegisterThingRequest(RpcBody):
     """registerThing."""
 
     id: str | None = None
@@ -34,7 +46,7 @@ class RegisterThingRequest(_Body):
     comment: str | None = None
 
 
-class UpdateThingRequest(_Body):
+class UpdateThingRequest(RpcBody):
     """updateThing."""
 
     id: str
@@ -46,7 +58,7 @@ class UpdateThingRequest(_Body):
     actionId: str | None = None
 
 
-class ListThingsRequest(_Body):
+class ListThingsRequest(RpcBody):
     """listThings."""
 
     query: dict[str, Any] | None = None
@@ -57,7 +69,7 @@ class ListThingsRequest(_Body):
     status: bool | int | None = None
 
 
-class ForgetThingsRequest(_Body):
+class ForgetThingsRequest(RpcBody):
     """forgetThings."""
 
     ids: list[str] | None = None
@@ -65,7 +77,7 @@ class ForgetThingsRequest(_Body):
     all: bool | None = None
 
 
-class RegisterRackRequest(_Body):
+class RegisterRackRequest(RpcBody):
     """registerRack."""
 
     id: Any = None
@@ -73,14 +85,14 @@ class RegisterRackRequest(_Body):
     info: dict[str, Any] | None = None
 
 
-class ListRacksRequest(_Body):
+class ListRacksRequest(RpcBody):
     """listRacks."""
 
     type: str | None = None
     keys: bool | int | None = None
 
 
-class ForgetRacksRequest(_Body):
+class ForgetRacksRequest(RpcBody):
     """forgetRacks."""
 
     ids: list[str] | None = None

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from hashfleet.server.api.deps import get_state, user_principal
+from hashfleet.server.api.rpc_models import RpcBody, body_of
 from hashfleet.server.auth.principal import Principal
 from hashfleet.server.state import ServerState
 from hashfleet.wire.codec import json_dumps
@@ -15,11 +16,7 @@ from hashfleet.wire.codec import json_dumps
 router = APIRouter(prefix="/rpc", tags=["history"])
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class TailLogRequest(_Body):
+class TailLogRequest(RpcBody):
     """tailLog: one log's entries (our codes for bad values, so fields are loosely typed)."""
 
     type: Any = Field(None, description="thing type, e.g. miner")
@@ -38,24 +35,19 @@ class TailLogRequest(_Body):
     applyAggrCrossthg: Any = Field(None, description="thing-5m: merge things per bucket")
 
 
-class TailLogMultiRequest(_Body):
+class TailLogMultiRequest(RpcBody):
     """tailLogMulti: several tailLogs; other fields apply to every key."""
 
     keys: Any = Field(description="[{type, key, tag, …}]")
 
 
-class CustomRangeRequest(_Body):
+class CustomRangeRequest(RpcBody):
     """tailLogCustomRangeAggr: daily entries between dates, per configured timezone."""
 
     keys: Any = Field(
         description="[{type, tag?, startDate, endDate, timezoneOffset, fields, "
         "shouldReturnDailyData}]"
     )
-
-
-def _body(req: BaseModel) -> dict[str, Any]:
-    data: dict[str, Any] = req.model_dump(exclude_unset=True)
-    return data
 
 
 def _json(result: Any) -> Response:
@@ -74,7 +66,7 @@ async def tail_log(
     _p: Principal = Depends(user_principal),
 ) -> Response:
     """tailLog."""
-    return _json(await state.series.tail_log(_body(req)))
+    return _json(await state.series.tail_log(body_of(req)))
 
 
 @router.post(
@@ -88,7 +80,7 @@ async def tail_log_multi(
     _p: Principal = Depends(user_principal),
 ) -> Response:
     """tailLogMulti."""
-    return _json(await state.series.tail_log_multi(_body(req)))
+    return _json(await state.series.tail_log_multi(body_of(req)))
 
 
 @router.post(
@@ -102,4 +94,4 @@ async def tail_log_custom_range_aggr(
     _p: Principal = Depends(user_principal),
 ) -> Response:
     """tailLogCustomRangeAggr."""
-    return _json(await state.series.custom_range_aggr(_body(req)))
+    return _json(await state.series.custom_range_aggr(body_of(req)))

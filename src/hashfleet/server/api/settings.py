@@ -16,27 +16,23 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from hashfleet.server.api.deps import admin_principal, get_state, user_principal, writer_principal
+from hashfleet.server.api.rpc_models import RpcBody, body_of
 from hashfleet.server.auth.principal import Principal
 from hashfleet.server.state import ServerState
 
 router = APIRouter(prefix="/rpc", tags=["settings"])
 
 
-class _Body(BaseModel):
-    # Loosely typed on purpose: bad values get this API's ERR_* codes, not a generic 422.
-    model_config = ConfigDict(extra="allow")
-
-
-class GetGlobalConfigRequest(_Body):
+class GetGlobalConfigRequest(RpcBody):
     """getGlobalConfig: the global config, optionally projected."""
 
     fields: Any = Field(None, description='projection, e.g. {"isAutoSleepAllowed": 1}')
 
 
-class SetGlobalConfigRequest(_Body):
+class SetGlobalConfigRequest(RpcBody):
     """setGlobalConfig: change some keys of the global config (administrators only).
 
     Only the keys below are accepted (``ERR_CONFIG_INVALID`` for any other).
@@ -52,19 +48,19 @@ class SetGlobalConfigRequest(_Body):
     )
 
 
-class TypeRequest(_Body):
+class TypeRequest(RpcBody):
     """getWrkConf / getThingConf: by thing or rack type (prefix, as listRacks)."""
 
     type: Any = Field(None, description="e.g. miner")
 
 
-class GetWrkSettingsRequest(_Body):
+class GetWrkSettingsRequest(RpcBody):
     """getWrkSettings: one rack's settings."""
 
     rackId: Any = Field(None, description="rack id")
 
 
-class SaveWrkSettingsRequest(_Body):
+class SaveWrkSettingsRequest(RpcBody):
     """saveWrkSettings: merge entries into one rack's settings (null removes a key)."""
 
     rackId: Any = Field(None, description="rack id")
@@ -88,7 +84,7 @@ async def set_global_config(
     _p: Principal = Depends(admin_principal),
 ) -> dict[str, Any]:
     """setGlobalConfig: returns the updated config."""
-    return await state.site_config.set_global_config(req.model_dump(exclude_unset=True))
+    return await state.site_config.set_global_config(body_of(req))
 
 
 @router.post("/getWrkConf", summary="Racks of a type with their config")

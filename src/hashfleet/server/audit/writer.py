@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hashfleet.core.tasks import cancel_task
+from hashfleet.core.tasks import cancel_task, run_every
 from hashfleet.server.audit.entry import AuditEntry
 from hashfleet.server.store.audit import insert_entries
 
@@ -76,12 +76,7 @@ class AuditWriter:
             log.exception("audit: %d entries could not be written at stop", self.pending)
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_every_s)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("audit flush failed; retrying in %.0f s", self.flush_every_s)
+        await run_every(self.flush_every_s, self.flush, "audit flush")
 
     async def flush(self) -> int:
         """Write every queued entry; returns how many were stored. On failure they stay queued."""

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.core.clock import now_ms
-from hashfleet.core.tasks import cancel_task
+from hashfleet.core.tasks import cancel_task, run_every
 from hashfleet.server.actions.model import IdClock
 from hashfleet.server.store import jobs as job_store
 from hashfleet.wire.messages import AgentJob, JobResult
@@ -188,12 +188,7 @@ class JobDispatcher:
         self._task = None
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.check_every_s)
-            try:
-                await self.expire()
-            except Exception:
-                log.exception("job expiry failed")
+        await run_every(self.check_every_s, self.expire, "job expiry")
 
 
 def _error_text(res: JobResult) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.core.clock import now_ms
-from hashfleet.core.tasks import cancel_task
+from hashfleet.core.tasks import cancel_task, run_every
 from hashfleet.server.history_config import DAY_MS
 from hashfleet.server.history_config import Retention as RetentionConfig
 from hashfleet.server.store.tables import alerts, audit_log, snapshots, stats, thing_stats
@@ -102,11 +102,9 @@ class Retention:
         self._task = None
 
     async def _run(self) -> None:
-        while True:
-            try:
-                deleted = await self.prune()
-                if any(deleted.values()):
-                    log.info("retention: deleted %s", deleted)
-            except Exception:  # the loop must outlive a database hiccup
-                log.exception("retention run failed; retrying later")
-            await asyncio.sleep(self.every_s)
+        await run_every(self.every_s, self._prune_and_log, "retention run", first_now=True)
+
+    async def _prune_and_log(self) -> None:
+        deleted = await self.prune()
+        if any(deleted.values()):
+            log.info("retention: deleted %s", deleted)

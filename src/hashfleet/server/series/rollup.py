@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hashfleet.core.clock import now_ms
-from hashfleet.core.tasks import cancel_task
+from hashfleet.core.tasks import cancel_task, run_every
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.series.ops import (
     Entry,
@@ -176,12 +176,7 @@ class Rollup:
             log.exception("final rollup flush failed")
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_every_s)
-            try:
-                await self.flush()
-            except Exception:  # the loop must outlive a database hiccup
-                log.exception("rollup flush failed; retrying")
+        await run_every(self.flush_every_s, self.flush, "rollup flush")
 
     # -- flush ----------------------------------------------------------------------------
 

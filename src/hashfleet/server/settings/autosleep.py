@@ -26,7 +26,6 @@ again, which errs on the side of doing nothing).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hashfleet.core.clock import now_ms
+from hashfleet.core.tasks import cancel_task, run_every
 from hashfleet.model.snapshot import STATUS_ONLINE
 from hashfleet.server.actions.model import COMPLETED, DONE, OPEN_STATES
 from hashfleet.server.actions.service import ActionService
@@ -170,20 +170,11 @@ class AutoSleep:
 
     async def stop(self) -> None:
         """Stop the loop (an action it pushed stays, and is picked up at the next start)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.tick()
-            except Exception:
-                # One bad tick (a store hiccup) must not end the automation.
-                log.exception("auto-sleep tick failed; next try in %s s", self.interval_s)
+        await run_every(self.interval_s, self.tick, "auto-sleep tick")
 
     # -- one decision ---------------------------------------------------------------------
 
