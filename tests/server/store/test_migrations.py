@@ -15,7 +15,24 @@ from hashfleet.server.store.tables import metadata
 
 
 def _schema_diff(conn: Connection) -> list[Any]:
-    context = MigrationContext.configure(conn, opts={"compare_type": False})
+    dialect = conn.dialect.name
+
+    def include_name(name: str | None, type_: str, parents: dict[str, Any]) -> bool:
+        # The daily partitions of snapshots (PostgreSQL) are made at run time, not declared.
+        return not (type_ == "table" and name is not None and name.startswith("snapshots_"))
+
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, _: Any) -> bool:
+        # A constraint declared for one database only (see tables.snapshots).
+        return bool(getattr(obj, "info", {}).get("dialect", dialect) == dialect)
+
+    context = MigrationContext.configure(
+        conn,
+        opts={
+            "compare_type": False,
+            "include_name": include_name,
+            "include_object": include_object,
+        },
+    )
     return list(compare_metadata(context, metadata))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import func, select
@@ -10,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.server.store.tables import snapshots
 from hashfleet.wire.codec import json_dumps_str
+
+log = logging.getLogger(__name__)
 
 
 def dialect_insert(engine: AsyncEngine, table: Any) -> Any:
@@ -24,6 +27,24 @@ def dialect_insert(engine: AsyncEngine, table: Any) -> Any:
 _EVENT_SQL = (
     "INSERT INTO snapshots (spool_id, seq, thing_id, rack_id, ts, err, snap) "
     "VALUES ({p}) ON CONFLICT (spool_id, seq) DO NOTHING"
+)
+# PostgreSQL (partitioned by day since migration 0004): the unique key is
+# (spool_id, seq, ts), so no conflict target — any unique conflict skips the row.
+_EVENT_SQL_PG = (
+    "INSERT INTO snapshots (spool_id, seq, thing_id, rack_id, ts, err, snap) "
+    "VALUES ({p}) ON CONFLICT DO NOTHING"
+)
+_EVENT_COLUMNS = ("spool_id", "seq", "thing_id", "rack_id", "ts", "err", "snap")
+# PostgreSQL, after the COPY: state takes each thing's newest event from the rows just
+# stored (looked up by their unique key), so the snapshot's JSON is parsed into jsonb once,
+# not twice — that parse is most of what a row costs the database.
+_STATE_FROM_EVENTS_SQL = (
+    "INSERT INTO thing_state (thing_id, rack_id, ts, err, snap) "
+    "SELECT s.thing_id, s.rack_id, s.ts, s.err, s.snap "
+    "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(spool_id, seq, ts) "
+    "JOIN snapshots s ON s.spool_id = k.spool_id AND s.seq = k.seq AND s.ts = k.ts "
+    "ON CONFLICT (thing_id) DO UPDATE SET rack_id = excluded.rack_id, ts = excluded.ts, "
+    "err = excluded.err, snap = excluded.snap WHERE excluded.ts >= thing_state.ts"
 )
 _STATE_SQL = (
     "INSERT INTO thing_state (thing_id, rack_id, ts, err, snap) VALUES ({p}) "
@@ -82,13 +103,63 @@ async def store_snapshots(engine: AsyncEngine, rows: list[dict[str, Any]]) -> li
         for r in rows
     ]
     states = [e[2:] for r, e in zip(rows, events, strict=True) if latest[r["thing_id"]] is r]
-    async with engine.begin() as conn:
-        present = await _existing_keys(conn, rows)
-        await conn.exec_driver_sql(_EVENT_SQL.format(p=_placeholders(engine, 7)), events)
-        await conn.exec_driver_sql(_STATE_SQL.format(p=_placeholders(engine, 5)), states)
+    if engine.dialect.name == "postgresql":
+        from asyncpg.exceptions import UniqueViolationError
+
+        try:
+            present = await _store_copy(engine, rows, events, list(latest.values()))
+        except UniqueViolationError:
+            # A concurrent writer stored some of these rows between our check and our COPY
+            # (COPY has no ON CONFLICT): check again and insert what is still missing.
+            log.info("snapshot COPY met rows stored meanwhile; inserting with ON CONFLICT")
+            present = await _store_insert(engine, rows, events, states)
+    else:
+        present = await _store_insert(engine, rows, events, states)
     if not present:
         return rows
     return [r for r in rows if (r["spool_id"], r["seq"]) not in present]
+
+
+async def _store_insert(
+    engine: AsyncEngine, rows: list[dict[str, Any]], events: list[Any], states: list[Any]
+) -> set[tuple[str, int]]:
+    """Check, INSERT … ON CONFLICT DO NOTHING, upsert state; returns the keys already there."""
+    sql = _EVENT_SQL_PG if engine.dialect.name == "postgresql" else _EVENT_SQL
+    async with engine.begin() as conn:
+        present = await _existing_keys(conn, rows)
+        await conn.exec_driver_sql(sql.format(p=_placeholders(engine, 7)), events)
+        await conn.exec_driver_sql(_STATE_SQL.format(p=_placeholders(engine, 5)), states)
+    return present
+
+
+async def _store_copy(
+    engine: AsyncEngine,
+    rows: list[dict[str, Any]],
+    events: list[Any],
+    latest: list[dict[str, Any]],
+) -> set[tuple[str, int]]:
+    """PostgreSQL: check, COPY the rows not stored yet, upsert state, in one transaction.
+
+    COPY (binary, asyncpg) streams the rows without per-row statements; the ``jsonb``
+    codec SQLAlchemy installs on each asyncpg connection encodes the snapshot's JSON text.
+    State is then taken from the stored rows (``_STATE_FROM_EVENTS_SQL``). Raises
+    ``UniqueViolationError`` (nothing committed) if a row got stored meanwhile.
+    """
+    async with engine.begin() as conn:
+        # Through SQLAlchemy first: that opens the transaction the driver calls then join.
+        present = await _existing_keys(conn, rows)
+        fresh = events if not present else [e for e in events if (e[0], e[1]) not in present]
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        if fresh:
+            await driver.copy_records_to_table("snapshots", records=fresh, columns=_EVENT_COLUMNS)
+        await driver.execute(
+            _STATE_FROM_EVENTS_SQL,
+            [r["spool_id"] for r in latest],
+            [r["seq"] for r in latest],
+            [r["ts"] for r in latest],
+        )
+    return present
 
 
 async def _existing_keys(conn: Any, rows: list[dict[str, Any]]) -> set[tuple[str, int]]:

@@ -68,8 +68,19 @@ snapshots = Table(
     Column("err", String(64), nullable=True),
     Column("snap", JsonType, nullable=True),
     # The idempotency key: an agent's spool id and the snapshot's sequence number in it.
-    UniqueConstraint("spool_id", "seq", name="uq_snapshots_spool_seq"),
+    # On PostgreSQL the table is partitioned by day on ts (migration 0004, partitions.py),
+    # and a partitioned table's unique keys must hold ts: the key is (spool_id, seq, ts),
+    # store_snapshots dedupes by (spool_id, seq) itself, and id is no primary key there
+    # (still drawn from its sequence). ``info["dialect"]`` tells the migration test which
+    # database each constraint belongs to.
+    UniqueConstraint(
+        "spool_id", "seq", name="uq_snapshots_spool_seq", info={"dialect": "sqlite"}
+    ).ddl_if(dialect="sqlite"),
+    UniqueConstraint(
+        "spool_id", "seq", "ts", name="uq_snapshots_spool_seq_ts", info={"dialect": "postgresql"}
+    ).ddl_if(dialect="postgresql"),
     Index("ix_snapshots_thing_ts", "thing_id", "ts"),
+    postgresql_partition_by="RANGE (ts)",
 )
 
 thing_state = Table(
