@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 import uvicorn
 
-from hashfleet.core.errors import HashfleetError
+from hashfleet.core.errors import Conflict, HashfleetError
 from hashfleet.core.files import write_private
 from hashfleet.core.settings import Settings
 from hashfleet.core.tls import check_bind, fingerprint, load_pair
@@ -145,7 +145,10 @@ async def _bootstrap_admin(state: ServerState) -> None:
     try:
         if await user_store.user_by_name(state.engine, "admin") is None:
             password = generate_password()
-            await state.auth.create_user("admin", password, "admin")
+            try:
+                await state.auth.create_user("admin", password, "admin")
+            except Conflict:
+                return  # another server starting on the same database made it first
             path = state.settings.data_dir / "initial-admin.json"
             write_private(path, json.dumps({"username": "admin", "password": password}))
             typer.echo(f"Created user 'admin' with password: {password}  (also in {path})")

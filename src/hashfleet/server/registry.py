@@ -1,12 +1,17 @@
 """Things and racks: the registry behind registerThing, listThings, registerRack, …
 
-Writes go to the store first, then to the live index, which answers every read.
+Writes go to the store first, then to the live index, which answers every read. With
+several servers on one store, each write is announced (``registry`` notice with the ids
+of the things and racks changed) and the other servers reload those rows from the store
+(:meth:`Registry.reload`); :meth:`Registry.resync` repairs a missed notice.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.core.clock import now_ms
@@ -14,6 +19,7 @@ from hashfleet.core.errors import BadRequest, Conflict, NotFound
 from hashfleet.core.ids import new_id, valid_code
 from hashfleet.drivers.base import parse_options
 from hashfleet.drivers.registry import create_driver
+from hashfleet.server.bus.base import Announce
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.query.matcher import compile_query
 from hashfleet.server.query.paths import project
@@ -21,7 +27,23 @@ from hashfleet.server.query.sort import sort_docs
 from hashfleet.server.store import changes as change_store
 from hashfleet.server.store import racks as rack_store
 from hashfleet.server.store import things as thing_store
+from hashfleet.server.store.tables import racks as racks_table
+from hashfleet.server.store.tables import things as things_table
 
+log = logging.getLogger(__name__)
+
+REGISTRY_NOTICE = "registry"
+_THING_COLUMNS = (
+    "id",
+    "code",
+    "type",
+    "rack_id",
+    "tags",
+    "info",
+    "opts",
+    "created_at",
+    "updated_at",
+)
 MAX_LIMIT = 100_000
 DEFAULT_LIMIT = 100
 
@@ -54,6 +76,9 @@ class Registry:
         self.engine = engine
         self.live = live
         self._racks: dict[str, dict[str, Any]] = {}
+        # Set when other servers share the store: tells them what this one changed.
+        self.announce: Announce | None = None
+        self.reloads = 0
 
     async def load(self) -> None:
         """Read racks and things from the store into memory."""
@@ -79,6 +104,7 @@ class Registry:
             "info": info,
             "created_at": now_ms(),
         }
+        await self._announce(racks=[rack_id])
         return 1
 
     def rack(self, rack_id: str) -> dict[str, Any] | None:
@@ -109,12 +135,17 @@ class Registry:
         else:
             raise BadRequest("give ids (array of strings) or all: true", code="ERR_KEYS_INVALID")
         removed = await rack_store.delete_racks(self.engine, target)
-        for rack_id in list(self._racks) if target is None else target:
-            self._racks.pop(rack_id, None)
-            for doc in self.live.things.values():
-                if doc.get("rack") == rack_id:
-                    self.live.put_thing({**doc, "rack": None})
+        gone = list(self._racks) if target is None else target
+        for rack_id in gone:
+            self._drop_rack(rack_id)
+        await self._announce(racks=gone)
         return removed
+
+    def _drop_rack(self, rack_id: str) -> None:
+        self._racks.pop(rack_id, None)
+        for doc in list(self.live.things.values()):
+            if doc.get("rack") == rack_id:
+                self.live.put_thing({**doc, "rack": None})
 
     # -- things ---------------------------------------------------------------------------
 
@@ -158,6 +189,7 @@ class Registry:
         await thing_store.insert_things(self.engine, rows, changes)
         for row in rows:
             self.live.put_thing(doc_from_row({**row, "last": None}))
+        await self._announce(things=[r["id"] for r in rows])
         return [r["id"] for r in rows]
 
     def _new_thing_row(self, req: dict[str, Any], now: int) -> dict[str, Any]:
@@ -236,6 +268,7 @@ class Registry:
         )
         await thing_store.update_thing(self.engine, thing_id, values, [change])
         self.live.put_thing({**doc, **values})
+        await self._announce(things=[thing_id])
         return 1
 
     def list_things(self, req: dict[str, Any]) -> list[dict[str, Any]]:
@@ -310,7 +343,93 @@ class Registry:
         removed = await thing_store.delete_things(self.engine, ids, changes)
         for thing_id in ids:
             self.live.remove_thing(thing_id)
+        await self._announce(things=list(ids))
         return removed
+
+    # -- several servers ------------------------------------------------------------------
+
+    async def _announce(
+        self, *, things: list[str] | None = None, racks: list[str] | None = None
+    ) -> None:
+        if self.announce is None or not (things or racks):
+            return
+        try:
+            await self.announce(REGISTRY_NOTICE, {"things": things or [], "racks": racks or []})
+        except Exception:
+            log.exception("registry notice failed")
+
+    async def on_notice(self, data: dict[str, Any]) -> None:
+        """A ``registry`` notice from another server: reload what it names."""
+        things = [t for t in data.get("things") or [] if isinstance(t, str)]
+        racks = [r for r in data.get("racks") or [] if isinstance(r, str)]
+        await self.reload(things, racks)
+
+    async def reload(self, thing_ids: list[str], rack_ids: list[str]) -> int:
+        """Bring these things and racks to what the store holds; returns things changed.
+
+        A thing's registry fields come from the store; its latest snapshot stays the live
+        index's (fed by ingest).
+        """
+        changed = 0
+        if rack_ids:
+            stored = {r["id"]: r for r in await rack_store.list_racks(self.engine)}
+            for rack_id in rack_ids:
+                if rack_id in stored:
+                    self._racks[rack_id] = stored[rack_id]
+                elif rack_id in self._racks:
+                    self._drop_rack(rack_id)
+        if thing_ids:
+            wanted = set(thing_ids)
+            rows: dict[str, dict[str, Any]] = {}
+            async with self.engine.connect() as conn:
+                ids = sorted(wanted)
+                for start in range(0, len(ids), 1000):
+                    result = await conn.execute(
+                        select(*[things_table.c[c] for c in _THING_COLUMNS]).where(
+                            things_table.c.id.in_(ids[start : start + 1000])
+                        )
+                    )
+                    rows.update({str(r.id): dict(r._mapping) for r in result})
+            for thing_id in wanted:
+                row = rows.get(thing_id)
+                if row is None:
+                    if thing_id in self.live.things:
+                        self.live.remove_thing(thing_id)
+                        changed += 1
+                    continue
+                doc = doc_from_row(row)
+                old = self.live.things.get(thing_id)
+                if old is None or any(old.get(k) != v for k, v in doc.items()):
+                    self.live.put_thing(doc)  # no "last": the index keeps the thing's snapshot
+                    changed += 1
+        self.reloads += 1
+        return changed
+
+    async def resync(self) -> int:
+        """Reload everything when the store's registry differs from memory (a missed notice).
+
+        Cheap when nothing was missed: one query for the counts and the latest change.
+        """
+        async with self.engine.connect() as conn:
+            n_things, last_update = (
+                await conn.execute(
+                    select(func.count(), func.coalesce(func.max(things_table.c.updated_at), 0))
+                )
+            ).one()
+            n_racks = (await conn.execute(select(func.count()).select_from(racks_table))).scalar()
+        mine = max((int(d.get("updated_at") or 0) for d in self.live.things.values()), default=0)
+        if (int(n_things), int(last_update), int(n_racks or 0)) == (
+            len(self.live.things),
+            mine,
+            len(self._racks),
+        ):
+            return 0
+        ids = set(self.live.things)
+        async with self.engine.connect() as conn:
+            ids |= {str(i) for (i,) in await conn.execute(select(things_table.c.id))}
+        racks = set(self._racks) | {r["id"] for r in await rack_store.list_racks(self.engine)}
+        log.info("registry differed from the store: reloaded")
+        return await self.reload(sorted(ids), sorted(racks))
 
     def rack_things(self, rack_id: str) -> list[dict[str, Any]]:
         """The things an agent of ``rack_id`` polls."""

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,49 +31,16 @@ from hashfleet.server.store.snapshots import count_snapshots, store_snapshots
 from hashfleet.sim.farm import Farm
 from tests.server.ingest.test_ingest import batch
 from tests.support.live_server import LiveServer
+from tests.support.nats import NATS_SKIP_REASON, NATS_URL, private_stream
 
-NATS_URL = os.environ.get("HASHFLEET_TEST_NATS", "nats://127.0.0.1:4222")
-
-
-def _nats_reason() -> str | None:
-    async def probe() -> None:
-        nc = await nats.connect(NATS_URL, connect_timeout=2, max_reconnect_attempts=0)
-        try:
-            await nc.jetstream().account_info()
-        finally:
-            await nc.close()
-
-    try:
-        asyncio.run(asyncio.wait_for(probe(), 5))
-    except (nats.errors.Error, OSError, TimeoutError) as exc:
-        return f"NATS with JetStream not reachable at {NATS_URL}: {exc!r}"
-    return None
-
-
-NATS_SKIP_REASON = _nats_reason()
 pytestmark = pytest.mark.skipif(NATS_SKIP_REASON is not None, reason=NATS_SKIP_REASON or "")
 
 
 @pytest.fixture
 def names() -> Iterator[dict[str, str]]:
     """A stream, subject and consumer of this test alone; the stream is deleted after it."""
-    u = uuid.uuid4().hex[:10]
-    found = {
-        "nats_stream": f"HF_TEST_{u}",
-        "nats_subject": f"hftest.{u}.ingest",
-        "nats_consumer": f"hf-test-{u}",
-    }
-    yield found
-
-    async def delete() -> None:
-        nc = await nats.connect(NATS_URL)
-        try:
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await nc.jetstream().delete_stream(found["nats_stream"])
-        finally:
-            await nc.close()
-
-    asyncio.run(delete())
+    with private_stream("test") as found:
+        yield found
 
 
 def bus(names: dict[str, str], **kwargs: Any) -> NatsBus:

@@ -115,6 +115,36 @@ async def test_items_of_other_racks_and_unknown_things_are_dropped(
         await state.stop()
 
 
+async def test_a_thing_unknown_here_is_read_from_the_store_before_dropping(
+    db_url: str, tmp_path: Path
+) -> None:
+    # Several servers: "m0" was registered on another one and has not reached this live
+    # index yet. With a refresh, its snapshots are stored; without one, they are dropped.
+    state = await started(db_url, tmp_path)
+    try:
+        state.live.remove_thing("m0")
+        asked: list[list[str]] = []
+
+        async def refresh(ids: list[str]) -> None:
+            asked.append(ids)
+            await state.registry.reload(ids, [])
+
+        ack = await receive_batch(batch("s", range(3, 4)), "r1", state.live, state.bus, refresh)
+        assert (ack.stored, asked) == (1, [["m0"]])
+        assert state.live.things["m0"]["last"]["ts"] == 1_003
+        # Known things ask nothing; a thing the store does not hold either is still dropped.
+        await receive_batch(batch("s", range(4, 5)), "r1", state.live, state.bus, refresh)
+        assert asked == [["m0"]]
+        ghost = _decoder.decode(
+            json_dumps({"spool_id": "s", "items": [
+                {"seq": 9, "thing_id": "ghost", "ts": 5, "snap": None, "err": "ERR_X"}]})
+        )  # fmt: skip
+        ack = await receive_batch(ghost, "r1", state.live, state.bus, refresh)
+        assert (ack.acked_seq, ack.stored, asked[-1]) == (9, 0, ["ghost"])
+    finally:
+        await state.stop()
+
+
 @pytest.mark.parametrize(
     "snap",
     [

@@ -14,6 +14,14 @@ Execution is not built here. An action that becomes ``ready`` is offered to
 :meth:`ActionService.start_execution` and reports per-target results with
 :meth:`ActionService.record_result`; with no executor, ready actions stay ready.
 
+Several servers on one store (``announce`` set): each transition is announced
+(``actions`` notice with the ids) and the other servers reload those documents
+(:meth:`ActionService.on_notice`, and :meth:`ActionService.refresh_open` periodically for
+a missed notice); transitions start from the stored document, not this server's copy.
+Only the leader has an executor, so a ready action is executed once, by the leader. Two
+votes on one action at the same instant on two servers are not serialised (the later
+write wins; votes are human-paced).
+
 The ``actions`` WebSocket channel serves the open actions: a snapshot
 ``{"actions": [...]}``, then diffs ``{"upsert": [...], "remove": [ids]}`` (an action that
 is done or cancelled leaves the channel).
@@ -27,6 +35,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.core.clock import now_ms
@@ -45,6 +54,7 @@ from hashfleet.server.actions.model import (
 )
 from hashfleet.server.actions.targets import Request, check_request, resolve
 from hashfleet.server.auth.principal import Principal
+from hashfleet.server.bus.base import Announce
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.query.matcher import compile_query
 from hashfleet.server.query.paths import project
@@ -54,6 +64,7 @@ from hashfleet.server.store import actions as action_store
 log = logging.getLogger(__name__)
 
 ACTIONS_CHANNEL = "actions"
+ACTIONS_NOTICE = "actions"
 MAX_BATCH = 1000
 BATCH_UID_MAX = 128
 DEFAULT_QUERY_LIMIT = 100
@@ -95,6 +106,8 @@ class ActionService:
         # executor the same action twice at once.
         self._offering: set[int] = set()
         self._started = False
+        # Set when other servers share the store (see the module docstring).
+        self.announce: Announce | None = None
         live.provide(ACTIONS_CHANNEL, self)
 
     # -- start-up -------------------------------------------------------------------------
@@ -196,9 +209,23 @@ class ActionService:
                 )
                 docs.append(doc)
                 out.append({"id": doc["id"], "data": doc, "errors": res.errors})
-            await action_store.insert_actions(self.engine, docs)
+            for attempt in range(3):
+                try:
+                    await action_store.insert_actions(self.engine, docs)
+                    break
+                except IntegrityError:
+                    # Another server issued the same ms-based id: take ids above the store's.
+                    if attempt == 2 or self.announce is None:
+                        raise
+                    self._ids.seen(await action_store.max_action_id(self.engine))
+                    for doc in docs:
+                        doc["id"] = self._ids.next(now)
+                    for item in out:
+                        if item["data"] is not None:
+                            item["id"] = item["data"]["id"]
             for doc in docs:
                 self._put(doc)
+        await self._announce(docs)
         return out
 
     async def vote(self, principal: Principal, action_id: Any, approve: Any) -> int:
@@ -216,6 +243,8 @@ class ActionService:
             if new is not doc:
                 await action_store.update_actions(self.engine, [new])
                 self._put(new)
+        if new is not doc:
+            await self._announce([new])
         return 1
 
     async def cancel_many(self, principal: Principal, ids: Any, batch_uid: Any = None) -> int:
@@ -242,6 +271,7 @@ class ActionService:
             await action_store.update_actions(self.engine, new)
             for doc in new:
                 self._put(doc)
+        await self._announce(new)
         return len(new)
 
     # -- execution hooks (used by the executor of a later step) ---------------------------
@@ -253,6 +283,7 @@ class ActionService:
             new = machine.start(doc, self.clock())
             await action_store.update_actions(self.engine, [new])
             self._put(new)
+        await self._announce([new])
         return new
 
     async def record_result(
@@ -279,6 +310,8 @@ class ActionService:
             if new is not doc:
                 await action_store.update_actions(self.engine, [new])
                 self._put(new)
+        if new is not doc:
+            await self._announce([new])
         return new
 
     # -- reads ----------------------------------------------------------------------------
@@ -362,10 +395,54 @@ class ActionService:
                 upsert.append(doc)
         return {"upsert": upsert, "remove": remove}
 
+    # -- several servers ------------------------------------------------------------------
+
+    async def _announce(self, docs: Sequence[dict[str, Any]]) -> None:
+        if self.announce is None or not docs:
+            return
+        try:
+            await self.announce(ACTIONS_NOTICE, {"ids": [int(d["id"]) for d in docs]})
+        except Exception:
+            log.exception("actions notice failed")
+
+    async def on_notice(self, data: dict[str, Any]) -> None:
+        """An ``actions`` notice from another server: reload the actions it names."""
+        ids = [int(i) for i in data.get("ids") or [] if isinstance(i, int)]
+        if ids:
+            stored = await action_store.get_actions(self.engine, ids)
+            self._take(ids, stored)
+
+    async def refresh_open(self) -> int:
+        """Bring memory to the store's open actions (a missed notice); returns changes."""
+        docs = {int(d["id"]): d for d in await action_store.open_actions(self.engine, OPEN_STATES)}
+        ids = sorted(set(docs) | set(self._open))
+        gone = [i for i in ids if i not in docs]
+        stored = dict(docs)
+        if gone:
+            stored.update(await action_store.get_actions(self.engine, gone))
+        return self._take(ids, stored)
+
+    def _take(self, ids: Sequence[int], stored: dict[int, dict[str, Any]]) -> int:
+        changed = 0
+        for action_id in ids:
+            doc = stored.get(action_id)
+            if doc is None:
+                if self._open.pop(action_id, None) is not None:
+                    self.live.hub.mark(ACTIONS_CHANNEL, str(action_id))
+                    changed += 1
+                continue
+            if self._open.get(action_id) == doc:
+                continue
+            self._ids.seen(action_id)
+            self._put(doc)  # offered to the executor when ready (the leader has one)
+            changed += 1
+        return changed
+
     # -- internals ------------------------------------------------------------------------
 
     async def _get_locked(self, action_id: int) -> dict[str, Any]:
-        doc = self._open.get(action_id)
+        # Shared store: another server may have moved the action on since our copy.
+        doc = None if self.announce is not None else self._open.get(action_id)
         if doc is None:
             doc = await action_store.get_action(self.engine, action_id)
         if doc is None:

@@ -5,6 +5,12 @@ rules of the thing's type and, per ``(thing_id, code)``, opens an alert, keeps i
 and ``created_at``; severity and description may change) or closes it into history. Changes
 are queued and written in batches by a background task, which also runs the timed checks
 (snapshot missing, forgotten things). Open alerts are served on the live ``alerts`` channel.
+
+With several servers on one store only the leader evaluates (``leading``), so an alert is
+opened, and notified, once. A follower's engine reads the open alerts from the store every
+``follow_every_s`` instead and publishes what changed on its ``alerts`` channel, so
+``GET /api/alerts`` and the WebSocket agree on every server (a follower lags the leader by
+up to ``flush_every_s + follow_every_s``). :meth:`lead` and :meth:`follow` switch.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ class AlertEngine:
         *,
         flush_every_s: float = 1.0,
         check_every_s: float = 5.0,
+        follow_every_s: float = 2.0,
     ) -> None:
         self.engine = engine
         self.live = live
@@ -64,6 +71,9 @@ class AlertEngine:
         self._task: asyncio.Task[None] | None = None
         self.flush_failures = 0
         self.started_at = 0  # ms; no snapshot is "missing" before a window has passed since
+        self.leading = True
+        self.follow_every_s = follow_every_s
+        self.reloads = 0
         live.provide(ALERTS_CHANNEL, self)
 
     # -- start-up and background ----------------------------------------------------------
@@ -89,7 +99,17 @@ class AlertEngine:
     async def _run(self) -> None:
         since_check = 0.0
         while True:
+            if not self.leading:
+                await asyncio.sleep(self.follow_every_s)
+                try:
+                    if not self.leading:
+                        await self.reload()
+                except Exception:
+                    log.exception("reading the open alerts failed; retrying")
+                continue
             await asyncio.sleep(self.flush_every_s)
+            if not self.leading:
+                continue
             since_check += self.flush_every_s
             try:
                 if since_check >= self.check_every_s:
@@ -118,10 +138,47 @@ class AlertEngine:
                 raise
             return len(batch)
 
+    # -- several servers ------------------------------------------------------------------
+
+    async def lead(self) -> None:
+        """Start evaluating: take the open alerts as stored (the previous leader's)."""
+        await self.reload()
+        self._seen.clear()
+        self.started_at = now_ms()
+        self.leading = True
+
+    async def follow(self) -> None:
+        """Stop evaluating (another server leads); write what is queued if the store lets us."""
+        self.leading = False
+        try:
+            # Bounded: leadership is usually lost because the store is out of reach.
+            await asyncio.wait_for(self.flush(), 5.0)
+        except Exception:  # noqa: BLE001 - the new leader evaluates again
+            log.warning("%d alert changes not written on losing leadership", len(self._pending))
+        self._pending.clear()
+
+    async def reload(self) -> int:
+        """Make the open alerts those of the store; marks the changes; returns how many."""
+        stored = {a.id: a for a in await open_alerts(self.engine)}
+        changed = [i for i in self._by_id if i not in stored]
+        changed += [i for i, a in stored.items() if self._by_id.get(i) != a]
+        if changed:
+            self._open = {}
+            self._by_id = {}
+            for alert in sorted(stored.values(), key=lambda a: a.created_at):
+                self._open.setdefault(alert.thing_id, {})[alert.code] = alert
+                self._by_id[alert.id] = alert
+            for alert_id in changed:
+                self.live.hub.mark(ALERTS_CHANNEL, alert_id)
+        self.reloads += 1
+        return len(changed)
+
     # -- evaluation -----------------------------------------------------------------------
 
     def observe(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Evaluate the rules on newly stored snapshot rows."""
+        """Evaluate the rules on newly stored snapshot rows (on the leader only)."""
+        if not self.leading:
+            return
         for row in rows:
             thing_id = row["thing_id"]
             doc = self.live.things.get(thing_id)
@@ -166,6 +223,8 @@ class AlertEngine:
 
     def check(self, now: int | None = None) -> None:
         """The timed checks: snapshot missing, and alerts of forgotten things close."""
+        if not self.leading:
+            return
         now = now_ms() if now is None else now
         for thing_id in [t for t in self._open if t not in self.live.things]:
             self._settle(thing_id, {}, now, keep=lambda code: False)

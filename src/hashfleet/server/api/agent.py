@@ -70,7 +70,9 @@ async def ingest(
     except msgspec.DecodeError as exc:
         raise BadRequest("batch is not valid JSON") from exc
     assert principal.rack_id is not None
-    ack = await receive_batch(batch, principal.rack_id, state.live, state.bus)
+    # Several servers: a thing registered on another one may not have reached this one yet.
+    refresh = state.refresh_things if state.shared else None
+    ack = await receive_batch(batch, principal.rack_id, state.live, state.bus, refresh)
     return Response(json_dumps(ack), media_type="application/json")
 
 

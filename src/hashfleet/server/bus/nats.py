@@ -42,7 +42,7 @@ from nats.js.api import (
 )
 
 from hashfleet.core.errors import HashfleetError
-from hashfleet.server.bus.base import Handler, Rows
+from hashfleet.server.bus.base import Handler, Listener, Rows
 from hashfleet.server.ingest.worker import (
     IngestWorker,
     PoisonMessage,
@@ -150,6 +150,9 @@ class NatsBus:
         self._poll: asyncio.Task[None] | None = None
         self._sink: Sink | None = None
         self._pending = 0
+        self._listeners: dict[str, list[Listener]] = {}
+        self.notices_sent = 0
+        self.notices_received = 0
 
     # -- the Bus protocol ------------------------------------------------------------------
 
@@ -165,6 +168,8 @@ class NatsBus:
         if isinstance(sink, WriterSink):
             assert self._nc is not None
             await self._nc.subscribe(self.written_subject, cb=self._on_written)
+            for kind in self._listeners:
+                await self._nc.subscribe(self.notice_subject(kind), cb=self._on_notice)
         await self.start_workers(sink, self.workers)
 
     async def publish(self, rows: Rows) -> int:
@@ -226,6 +231,51 @@ class NatsBus:
     def pending(self) -> int:
         """Messages (batches) in the stream not yet acked by a worker (polled every second)."""
         return self._pending
+
+    # -- notices between servers (the Announcer protocol) -----------------------------------
+
+    def notice_subject(self, kind: str) -> str:
+        """The core NATS subject of ``kind`` notices: ``<subject>.<kind>``."""
+        return f"{self.subject}.{kind}"
+
+    def listen(self, kind: str, listener: Listener) -> None:
+        """Call ``listener`` on every ``kind`` notice from another server (register before
+        :meth:`start`, which subscribes)."""
+        self._listeners.setdefault(kind, []).append(listener)
+
+    async def announce(self, kind: str, data: dict[str, Any]) -> None:
+        """Publish a ``kind`` notice (core NATS, at most once; a failure is only logged:
+        the receivers' periodic resync repairs a missed notice)."""
+        nc = self._nc
+        if nc is None:
+            return
+        try:
+            await nc.publish(
+                self.notice_subject(kind),
+                _encoder.encode(data),
+                headers={ORIGIN_HEADER: self.origin},
+            )
+            self.notices_sent += 1
+        except (nats.errors.Error, OSError) as exc:
+            log.warning("%s notice not sent: %r", kind, exc)
+
+    async def _on_notice(self, msg: Msg) -> None:
+        if (msg.headers or {}).get(ORIGIN_HEADER) == self.origin:
+            return
+        kind = msg.subject[len(self.subject) + 1 :]
+        try:
+            data = msgspec.json.decode(msg.data)
+        except msgspec.DecodeError:
+            log.warning("ignoring an invalid %s notice", kind)
+            return
+        if not isinstance(data, dict):
+            return
+        self.notices_received += 1
+        for listener in self._listeners.get(kind, []):
+            try:
+                await listener(data)
+            except Exception:
+                log.exception("%s notice listener failed", kind)
 
     # -- parts used by `hashfleet ingest-worker` -------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -37,11 +38,23 @@ def checked_snapshot(raw: bytes) -> dict[str, Any] | None:
     return None if snap is None else snap.to_dict()
 
 
-async def receive_batch(batch: IngestBatch, rack_id: str, live: LiveIndex, bus: Bus) -> IngestAck:
+Refresh = Callable[[list[str]], Awaitable[object]]
+
+
+async def receive_batch(
+    batch: IngestBatch,
+    rack_id: str,
+    live: LiveIndex,
+    bus: Bus,
+    refresh: Refresh | None = None,
+) -> IngestAck:
     """Make ``batch`` durable and acknowledge it.
 
     Items for things that are not in the agent's rack (forgotten since they were polled,
-    or another rack's) are acknowledged and dropped, so the agent's spool drains.
+    or another rack's) are acknowledged and dropped, so the agent's spool drains. With
+    several servers, ``refresh`` first re-reads such things from the store: one registered
+    on another server a moment ago may not have reached this one's live index yet, and
+    dropping its snapshots would lose them.
     """
     if not batch.items:
         return IngestAck(acked_seq=0, stored=0, duplicates=0)
@@ -49,6 +62,14 @@ async def receive_batch(batch: IngestBatch, rack_id: str, live: LiveIndex, bus: 
         raise BadRequest(f"a batch holds at most {MAX_ITEMS} items")
     if not batch.spool_id or len(batch.spool_id) > 64:
         raise BadRequest("spool_id is required (at most 64 characters)")
+    if refresh is not None:
+        unknown = {
+            item.thing_id
+            for item in batch.items
+            if (doc := live.things.get(item.thing_id)) is None or doc.get("rack") != rack_id
+        }
+        if unknown:
+            await refresh(sorted(unknown))
     rows: list[dict[str, Any]] = []
     acked = 0
     latest_believable = now_ms() + MAX_CLOCK_AHEAD_MS

@@ -9,6 +9,14 @@ its midnight. A snapshot arriving for a bucket already flushed (an agent's spool
 after an outage) is merged into the stored entries and its bucket recomputed, so history
 ends up the same whatever order snapshots came in. The flushed-through mark is stored with
 each flush; after a restart the unflushed buckets are rebuilt from the stored snapshots.
+
+Several servers on one store: every server folds every new snapshot (its own workers'
+rows and, by the "rows written" notification, everybody else's), but only the leader
+flushes (``leading``). A follower drops the buckets the leader has flushed (those below
+the stored flushed-through mark) and its late rows, and keeps the open ones: when it
+takes over it holds the same open buckets as the leader did and flushes them, so each
+snapshot is counted once and a failover loses no bucket. Two flushers instead of one
+would each merge late rows into the stored entries, counting them twice.
 """
 
 from __future__ import annotations
@@ -107,6 +115,7 @@ class Rollup:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.buckets_flushed = 0
+        self.leading = True
 
     # -- ingest ---------------------------------------------------------------------------
 
@@ -170,13 +179,50 @@ class Rollup:
             return
         await cancel_task(self._task)
         self._task = None
+        if not self.leading:
+            return
         try:
             await self.flush()
         except Exception:  # stopping must finish; the raw snapshots are stored
             log.exception("final rollup flush failed")
 
     async def _run(self) -> None:
-        await run_every(self.flush_every_s, self.flush, "rollup flush")
+        await run_every(self.flush_every_s, self._tick, "rollup flush")
+
+    async def _tick(self) -> None:
+        if self.leading:
+            await self.flush()
+        else:
+            await self.trim()
+
+    # -- several servers ------------------------------------------------------------------
+
+    async def _stored_mark(self) -> int | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(kv.c.value).where(kv.c.key == CLOSED_KEY))).first()
+        return None if row is None else int(row[0])
+
+    async def trim(self) -> int:
+        """A follower's tick: drop buckets the leader flushed, and late rows; how many."""
+        mark = await self._stored_mark()
+        async with self._lock:
+            if mark is not None and mark > self.closed_until:
+                self.closed_until = mark
+            done = [b for b in self._open if b < self.closed_until]
+            for bucket in done:
+                del self._open[bucket]
+            dropped = len(done) + len(self._late)
+            self._late.clear()  # the leader merges late rows into what it flushed
+            return dropped
+
+    async def lead(self) -> None:
+        """Take over flushing: buckets below the stored mark are the old leader's (done)."""
+        await self.trim()
+        self.leading = True
+
+    def follow(self) -> None:
+        """Stop flushing (another server leads); open buckets are kept for a takeover."""
+        self.leading = False
 
     # -- flush ----------------------------------------------------------------------------
 

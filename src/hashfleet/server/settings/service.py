@@ -12,7 +12,9 @@ Stored keys (docs/SETTINGS.md):
 
 The global config is read from memory (loaded at start, written through on every change);
 one lock serialises the read-modify-write of every setting, so two concurrent saves never
-lose each other's keys.
+lose each other's keys. With several servers on one store, a change is announced
+(``settings`` notice) and the others reload it; a change starts from the stored config,
+not this server's copy, so it keeps what another server saved.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from hashfleet.core.errors import BadRequest, Forbidden
 from hashfleet.core.ids import valid_code
 from hashfleet.server.audit.redact import redact
 from hashfleet.server.auth.principal import Principal
+from hashfleet.server.bus.base import Announce
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.query.paths import project
 from hashfleet.server.settings.config import (
@@ -45,6 +48,7 @@ GLOBAL_CONFIG_KEY = "globalConfig"
 WRK_SETTINGS_PREFIX = "wrkSettings:"
 _HASHED_PREFIX = "wrkSettings#"  # '#' is not allowed in rack ids: no clash with the above
 _KV_KEY_MAX = 128  # the width of kv.key
+SETTINGS_NOTICE = "settings"
 
 
 def wrk_settings_key(rack_id: str) -> str:
@@ -81,6 +85,8 @@ class SiteSettings:
         self.stale_s = stale_s
         self._global: dict[str, Any] = normalize_global_config(None)
         self._lock = asyncio.Lock()
+        # Set when other servers share the store (see the module docstring).
+        self.announce: Announce | None = None
 
     async def load(self) -> None:
         """Read the global config from the store (defaults when none was saved)."""
@@ -104,11 +110,20 @@ class SiteSettings:
         if not isinstance(patch, dict):
             raise BadRequest("the body must be an object", code="ERR_PAYLOAD_INVALID")
         async with self._lock:
+            if self.announce is not None:
+                await self.load()  # another server may have changed it since
             new = apply_global_patch(self._global, patch)
             if new != self._global:
                 await kv.set_value(self.engine, GLOBAL_CONFIG_KEY, new)
                 self._global = new
+                if self.announce is not None:
+                    await self.announce(SETTINGS_NOTICE, {"key": GLOBAL_CONFIG_KEY})
         return self.config
+
+    async def on_notice(self, data: dict[str, Any]) -> None:
+        """A ``settings`` notice from another server: reload the global config."""
+        async with self._lock:
+            await self.load()
 
     # -- racks and things -----------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -70,6 +70,10 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+# The advisory lock key migrations hold on PostgreSQL ("hfmigrat" as 8 bytes, as an int).
+_MIGRATE_LOCK = int.from_bytes(b"hfmigrat", "big") - (1 << 63)
+
+
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema up to the newest migration."""
 
@@ -79,4 +83,8 @@ async def migrate(engine: AsyncEngine) -> None:
         command.upgrade(cfg, "head")
 
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Several servers starting at once on one database: one migrates, the others
+            # wait for its commit and then find the schema at head.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK})
         await conn.run_sync(_upgrade)

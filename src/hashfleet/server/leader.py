@@ -1,0 +1,204 @@
+"""Leadership among several servers on one PostgreSQL database.
+
+Some work must be done by one server only: folding-and-flushing rollups, evaluating alerts
+and sending their notifications, retention, job expiry, executing approved actions and the
+auto-sleep automation (docs/deploy.md, "Several servers behind one address"). The leader
+is the server holding a PostgreSQL *session* advisory lock (``pg_try_advisory_lock``) on
+a dedicated connection kept open for that purpose:
+
+- the lock lives as long as the connection: a leader that dies (even ``kill -9``) closes
+  its socket, PostgreSQL ends the session and the lock is free at once; a leader whose
+  host vanishes is noticed by TCP keepalives (set on the connection, ~10 s);
+- the leader checks its connection every ``check_s``; when a check fails (or times out)
+  it stops its leader-only tasks (``on_lose``) and becomes a follower;
+- a follower tries to take the lock every ``retry_s`` (2 s), so a takeover follows the
+  leader's death within ``retry_s`` plus the time ``on_gain`` takes.
+
+Without a PostgreSQL URL (SQLite, or a single server) there is nobody to elect: the
+server is leader from :meth:`Leadership.start` to :meth:`Leadership.stop`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+
+# One lock per database: the advisory lock key of hashfleet's leadership ("hflead" in ASCII).
+LOCK_KEY = 0x68666C656164
+RETRY_S = 2.0
+CHECK_S = 2.0
+CONNECT_TIMEOUT_S = 5.0
+# Keepalives on the lock's connection: PostgreSQL notices a vanished leader host in ~10 s.
+KEEPALIVES = {
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "3",
+}
+
+Hook = Callable[[], Awaitable[None]]
+Connect = Callable[..., Awaitable[Any]]
+
+
+def lock_dsn(db_url: str) -> str | None:
+    """The libpq DSN for the lock's connection, or None when the store is not PostgreSQL."""
+    url = make_url(db_url)
+    if url.get_backend_name() != "postgresql":
+        return None
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class Leadership:
+    """Holds (or waits for) the leader lock and runs ``on_gain``/``on_lose`` on changes."""
+
+    def __init__(
+        self,
+        dsn: str | None,
+        *,
+        on_gain: Hook,
+        on_lose: Hook,
+        key: int = LOCK_KEY,
+        retry_s: float = RETRY_S,
+        check_s: float = CHECK_S,
+        connect: Connect = asyncpg.connect,
+        name: str = "hashfleet-leader",
+    ) -> None:
+        self.dsn = dsn
+        self.on_gain = on_gain
+        self.on_lose = on_lose
+        self.key = key
+        self.retry_s = retry_s
+        self.check_s = check_s
+        self.connect = connect
+        self.name = name
+        self.is_leader = False
+        self.gains = 0
+        self.losses = 0
+        self._conn: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._change = asyncio.Lock()
+
+    @property
+    def elected(self) -> bool:
+        """Whether leadership is decided by the lock (False: always leader)."""
+        return self.dsn is not None
+
+    async def start(self) -> None:
+        """Become leader at once (no lock), or try once now and keep trying in a task."""
+        if self.dsn is None:
+            await self._gain()
+            return
+        await self.step()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="leadership")
+
+    async def stop(self) -> None:
+        """Stop trying and release the lock (``on_lose`` is not called: the server is
+        stopping its tasks itself, flushing what the leader owes first)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.is_leader = False
+        await self._close()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_s if self.is_leader else self.retry_s)
+            try:
+                await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("leadership step failed")
+
+    async def step(self) -> bool:
+        """One round: a leader checks its connection, a follower tries the lock."""
+        if self.is_leader:
+            if not await self._alive():
+                log.warning("leadership lost: the lock's connection to PostgreSQL failed")
+                await self._close()
+                await self._lose()
+        elif await self._try_lock():
+            await self._gain()
+        return self.is_leader
+
+    async def _try_lock(self) -> bool:
+        try:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await asyncio.wait_for(
+                    self.connect(
+                        self.dsn,
+                        timeout=CONNECT_TIMEOUT_S,
+                        server_settings={"application_name": self.name, **KEEPALIVES},
+                    ),
+                    CONNECT_TIMEOUT_S + 1,
+                )
+            got = await asyncio.wait_for(
+                self._conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key),
+                CONNECT_TIMEOUT_S,
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.debug("leader lock not tried: %r", exc)
+            await self._close()
+            return False
+        return bool(got)
+
+    async def _alive(self) -> bool:
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            return False
+        try:
+            await asyncio.wait_for(conn.fetchval("SELECT 1"), max(1.0, self.check_s))
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return False
+        return True
+
+    async def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        # Closing the session releases the lock; a dead connection is just dropped.
+        try:
+            await asyncio.wait_for(conn.close(), 2.0)
+        except Exception:  # noqa: BLE001 - the socket is gone either way
+            conn.terminate()
+
+    async def _gain(self) -> None:
+        async with self._change:
+            if self.is_leader:
+                return
+            self.is_leader = True
+            self.gains += 1
+            if self.elected:  # alone, there is nothing to tell
+                log.info("this server is now the leader")
+            try:
+                await self.on_gain()
+            except Exception:
+                # Half-started leader tasks must not run beside another leader's.
+                log.exception("starting the leader's tasks failed; giving leadership up")
+                self.is_leader = False
+                await self._safe_lose()
+                await self._close()
+
+    async def _lose(self) -> None:
+        async with self._change:
+            if not self.is_leader:
+                return
+            self.is_leader = False
+            self.losses += 1
+            await self._safe_lose()
+
+    async def _safe_lose(self) -> None:
+        try:
+            await self.on_lose()
+        except Exception:
+            log.exception("stopping the leader's tasks failed")

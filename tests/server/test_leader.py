@@ -1,0 +1,162 @@
+"""Leadership by a PostgreSQL session advisory lock (server/leader.py).
+
+Against the test PostgreSQL (each test on a lock key of its own): one of two contenders
+leads; the other takes over within ``retry_s`` once the leader's session ends (closed,
+or killed by ``pg_terminate_backend`` as when its process dies); a leader whose
+connection fails gives leadership up; without a DSN the server simply leads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from hashfleet.server.leader import Leadership, lock_dsn
+from tests.support.databases import PG_ADMIN_DSN, PG_SKIP_REASON
+
+needs_pg = pytest.mark.skipif(PG_SKIP_REASON is not None, reason=PG_SKIP_REASON or "")
+
+
+class Log:
+    """Records gains and losses of one contender."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    async def gain(self) -> None:
+        self.events.append("gain")
+
+    async def lose(self) -> None:
+        self.events.append("lose")
+
+
+def contender(log: Log, key: int, **kw: Any) -> Leadership:
+    return Leadership(
+        PG_ADMIN_DSN,
+        on_gain=log.gain,
+        on_lose=log.lose,
+        key=key,
+        retry_s=kw.pop("retry_s", 0.2),
+        check_s=kw.pop("check_s", 0.2),
+        **kw,
+    )
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10) -> float:
+    start = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - start < timeout, "timed out"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - start
+
+
+def test_lock_dsn() -> None:
+    assert lock_dsn("sqlite:///x.db") is None
+    assert lock_dsn("sqlite+aiosqlite:///x.db") is None
+    assert lock_dsn("postgresql+asyncpg://u:p@h:5433/db") == "postgresql://u:p@h:5433/db"
+    assert lock_dsn("postgresql://u@h/db?sslmode=require") == "postgresql://u@h/db?sslmode=require"
+
+
+async def test_without_a_database_lock_the_server_leads() -> None:
+    log = Log()
+    alone = Leadership(None, on_gain=log.gain, on_lose=log.lose)
+    assert not alone.elected
+    await alone.start()
+    assert alone.is_leader and log.events == ["gain"]
+    await alone.stop()
+    assert not alone.is_leader and log.events == ["gain"]  # stop does not call on_lose
+
+
+@needs_pg
+async def test_one_leads_the_other_takes_over_when_it_dies() -> None:
+    key = random.getrandbits(40)
+    la, lb = Log(), Log()
+    # a retries slowly once it lost: b, trying every 0.2 s, must be the one to take over.
+    a, b = contender(la, key, retry_s=1.5), contender(lb, key)
+    await a.start()
+    await b.start()
+    try:
+        assert a.is_leader and not b.is_leader
+        await asyncio.sleep(0.6)  # b keeps trying, in vain
+        assert not b.is_leader and lb.events == []
+        # The leader's process dies: its session ends (as PostgreSQL sees a kill -9).
+        pid = a._conn.get_server_pid()
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        took = await until(lambda: b.is_leader)
+        assert took < 2.0
+        assert lb.events == ["gain"]
+        # a notices its connection is gone and stops its leader-only work.
+        await until(lambda: not a.is_leader)
+        assert la.events == ["gain", "lose"]
+        await asyncio.sleep(0.6)
+        assert not a.is_leader  # b holds the lock now
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+@needs_pg
+async def test_stop_releases_the_lock_at_once() -> None:
+    key = random.getrandbits(40)
+    la, lb = Log(), Log()
+    a, b = contender(la, key), contender(lb, key, retry_s=0.1)
+    await a.start()
+    await b.start()
+    try:
+        await a.stop()
+        took = await until(lambda: b.is_leader)
+        assert took < 1.0 and la.events == ["gain"] and lb.events == ["gain"]
+    finally:
+        await b.stop()
+
+
+@needs_pg
+async def test_a_failing_on_gain_gives_leadership_up() -> None:
+    key = random.getrandbits(40)
+    calls: list[str] = []
+
+    async def bad_gain() -> None:
+        calls.append("gain")
+        raise RuntimeError("boom")
+
+    async def lose() -> None:
+        calls.append("lose")
+
+    bad = Leadership(PG_ADMIN_DSN, on_gain=bad_gain, on_lose=lose, key=key, retry_s=5)
+    other_log = Log()
+    other = contender(other_log, key)
+    await bad.start()
+    try:
+        assert not bad.is_leader and calls == ["gain", "lose"]
+        await other.start()  # the lock was released with the failed leader's session
+        assert other.is_leader
+    finally:
+        await bad.stop()
+        await other.stop()
+
+
+async def test_an_unreachable_database_means_follower() -> None:
+    log = Log()
+    # Nothing listens on port 1: connecting fails, the contender stays a follower.
+    lost = Leadership(
+        "postgresql://postgres@127.0.0.1:1/postgres",
+        on_gain=log.gain,
+        on_lose=log.lose,
+        retry_s=0.1,
+    )
+    await lost.start()
+    try:
+        await asyncio.sleep(0.3)
+        assert not lost.is_leader and log.events == []
+    finally:
+        await lost.stop()
