@@ -102,7 +102,7 @@ class Poller:
             return self._failed(thing_id, ts, "ERR_DRIVER", repr(exc), failing)
         if failing is not None:
             log.info("thing %s recovered", thing_id)
-        self.sink(thing_id, ts, snap.to_dict(), None)
+        self.sink(thing_id, ts, snap.to_wire(), None)
         return None
 
     def _failed(self, thing_id: str, ts: int, code: str, message: str, failing: str | None) -> str:

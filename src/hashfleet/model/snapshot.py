@@ -130,6 +130,24 @@ class Snapshot(msgspec.Struct, kw_only=True):
     config: MinerConfig = msgspec.field(default_factory=MinerConfig)
 
     def to_dict(self) -> dict[str, object]:
-        """Plain JSON-able dict, as stored and shipped."""
+        """Plain JSON-able dict with every field (``None`` where the device says nothing)."""
         out: dict[str, object] = msgspec.to_builtins(self)
         return out
+
+    def to_wire(self) -> dict[str, object]:
+        """What an agent ships: :meth:`to_dict` without the ``None`` fields.
+
+        Half the bytes on the wire, in the agent's spool and in the store; whoever reads it
+        through the model gets the ``None`` back.
+        """
+        out = _without_none(msgspec.to_builtins(self))
+        assert isinstance(out, dict)
+        return out
+
+
+def _without_none(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value

@@ -298,18 +298,20 @@ class Registry:
             raise BadRequest(f"limit is at most {MAX_LIMIT}", code="ERR_LIMIT_INVALID")
         pred = compile_query(query)
         want = off + lim
-        if not sort:
-            # Unsorted: the first ``want`` matches in index order are all that is needed.
+        ordered = self.live.sorted_things(sort, query) if sort else self.live.candidates(query)
+        if ordered is not None:
+            # In order already (index order, or a sorted view): the first ``want`` matches
+            # are all that is needed.
             if lim == 0:
                 return []
             docs = []
-            for d in self.live.things.values():
+            for d in ordered:
                 if pred(d):
                     docs.append(d)
                     if len(docs) == want:
                         break
             return docs[off:]
-        docs = [d for d in self.live.things.values() if pred(d)]
+        docs = [d for d in self.live.candidates(query) if pred(d)]
         docs = sort_docs(docs, sort, limit=want)
         return docs[off : off + lim]
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
-_encoder = msgspec.json.Encoder()
+
+def _enc_hook(obj: Any) -> Any:
+    # Read-only mappings (the live index's packed latest snapshot) encode as their dict.
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    raise NotImplementedError(f"cannot encode {type(obj).__name__} as JSON")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
 _decoder = msgspec.json.Decoder()
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hashfleet.wire.codec import json_dumps
 from tests.support.live_server import LiveServer
 
 OPTS = {"family": "antminer", "address": "127.0.9.1"}
@@ -222,3 +223,36 @@ def test_openapi_documents_every_rpc_method(live_server: LiveServer) -> None:
         assert f"/rpc/{method}" in spec["paths"], method
     assert "/api/agent/ingest" in spec["paths"]
     assert httpx.get(f"{live_server.url}/docs").status_code == 200
+
+
+def test_a_thing_with_a_snapshot_reads_whole_everywhere(live_server: LiveServer) -> None:
+    # The live index keeps the snapshot packed: every way out shows the same document, with
+    # every field of the model (None where the device says nothing).
+    setup_rack(live_server, 2)
+    state = live_server.state
+    assert state is not None
+    wire = {"stats": {"status": "online", "hashrate": 9e13, "hashboards": [{"index": 0}]}}
+    live_server.call(
+        state.bus.publish(
+            [
+                {"spool_id": "s", "seq": i + 1, "thing_id": f"m{i}", "rack_id": "rack-a",
+                 "ts": 1_000 + i, "err": None, "snap": json_dumps(wire),
+                 "doc": {**wire, "config": {}}}
+                for i in range(2)
+            ]
+        )
+    )  # fmt: skip
+    one = httpx.get(f"{live_server.url}/api/things/m1", headers=live_server.headers).json()
+    snap = one["last"]["snap"]
+    assert one["last"]["ts"] == 1_001 and one["last"]["err"] is None
+    assert snap["stats"]["hashrate"] == 9e13 and snap["stats"]["power_w"] is None
+    assert snap["stats"]["hashboards"][0]["temp_chip"] is None
+    listed = call(live_server, "listThings", {"query": {"id": "m1"}, "status": 1}).json()[0]
+    assert listed["last"] == one["last"]
+    picked = call(
+        live_server,
+        "listThings",
+        {"sort": {"last.snap.stats.hashrate": -1}, "fields": {"id": 1, "last.snap.stats": 1}},
+    ).json()
+    assert [p["id"] for p in picked] == ["m0", "m1"]  # equal hashrates: index order
+    assert picked[1]["last"]["snap"]["stats"] == snap["stats"]

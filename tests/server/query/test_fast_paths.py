@@ -196,6 +196,7 @@ def test_select_matches_filter_sort_slice(
     live = LiveIndex()
     for d in docs:
         live.things[d["id"]] = d  # as put_thing stores them, without the hub's bookkeeping
+        live.lookup.update(d)
     registry = Registry(None, live)  # type: ignore[arg-type]
     matched = [d for d in docs if ref_match(d, query)]
     want = (ref_sort(matched, spec) if spec else matched)[offset : offset + limit]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from hashfleet.core.clock import now_ms
 from hashfleet.core.errors import NotFound
@@ -13,6 +13,7 @@ from hashfleet.server.auth.principal import Principal
 from hashfleet.server.live.status import summary_row
 from hashfleet.server.state import ServerState
 from hashfleet.server.store.snapshots import thing_history
+from hashfleet.wire.codec import json_dumps
 
 router = APIRouter(prefix="/api", tags=["fleet"])
 
@@ -33,15 +34,20 @@ async def fleet(
     return [summary_row(d) for d in state.live.things.values()]
 
 
-@router.get("/things/{thing_id}", summary="A thing with its latest snapshot")
+@router.get(
+    "/things/{thing_id}",
+    summary="A thing with its latest snapshot",
+    response_model=dict[str, Any],
+)
 async def thing(
     thing_id: str, state: ServerState = Depends(get_state), _p: Principal = Depends(user_principal)
-) -> dict[str, Any]:
+) -> Response:
     """The live document of one thing."""
     doc = state.live.things.get(thing_id)
     if doc is None:
         raise NotFound(f"thing {thing_id!r} not found", code="ERR_THING_NOTFOUND")
-    return doc
+    # msgspec, not pydantic: the latest snapshot is kept packed and encodes itself.
+    return Response(json_dumps(doc), media_type="application/json")
 
 
 @router.get("/things/{thing_id}/history", summary="Recent snapshots of a thing")

@@ -12,7 +12,6 @@ at most ``Settings.metrics_max_things`` things, the lowest ids first, and
 from __future__ import annotations
 
 import heapq
-import math
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,8 +24,9 @@ from prometheus_client.registry import Collector
 
 from hashfleet import __version__
 from hashfleet.model.alert import SEVERITIES
-from hashfleet.model.snapshot import STATUS_OFFLINE, STATUS_ONLINE, STATUSES
+from hashfleet.model.snapshot import STATUS_ONLINE, STATUSES
 from hashfleet.server.api.deps import current_principal, get_state
+from hashfleet.server.live.latest import hot_of
 from hashfleet.server.state import ServerState
 
 router = APIRouter(tags=["metrics"])
@@ -60,15 +60,6 @@ FAMILIES = (
 )
 
 
-def _num(value: Any) -> float | None:
-    """``value`` as a finite float, ``None`` when it is not a number (or NaN/inf)."""
-    # type() rather than isinstance: a bool is an int to isinstance, and is no reading.
-    if type(value) not in (int, float):
-        return None
-    as_float = float(value)
-    return as_float if math.isfinite(as_float) else None
-
-
 @dataclass
 class Reading:
     """What the metrics take from one thing's latest snapshot."""
@@ -85,41 +76,28 @@ def read_thing(doc: dict[str, Any]) -> Reading:
     Only online things hash and draw power here (as in the live aggregates); a thing that
     is not online keeps its series at 0 so graphs drop instead of ending.
     """
-    last = doc.get("last") or {}
-    stats = (last.get("snap") or {}).get("stats") or {}
-    status = str(stats.get("status") or STATUS_OFFLINE)
-    online = status == STATUS_ONLINE
-    rows = stats.get("streams") or [stats]
+    hot = hot_of(doc.get("last"))
+    online = hot.status == STATUS_ONLINE
+    rows = hot.streams or ((hot.coin or "unknown", hot.algorithm or "unknown", hot.hashrate),)
     streams: list[tuple[str, str, float]] = []
-    for row in rows:
-        if not isinstance(row, dict):
-            continue
-        hashrate = _num(row.get("hashrate"))
+    for coin, algorithm, hashrate in rows:
         if hashrate is None:
             continue  # not a hashing device (meter, sensor…), or a stream that says nothing
-        algorithm = str(row.get("algorithm") or "unknown")
-        coin = str(row.get("coin") or "unknown")
         streams.append((algorithm, coin, hashrate if online else 0.0))
-    power = _num(stats.get("power_w"))
+    power = hot.power_w
     if power is not None and not online:
         power = 0.0
-    return Reading(status, streams, power)
+    return Reading(hot.status, streams, power)
 
 
 def chip_temp_of(doc: dict[str, Any]) -> float | None:
     """The hottest chip of an online thing; ``None`` when it is not online or says nothing.
 
     A thing that is not online reports no temperature: its last reading is no longer true.
+    Same rule as the temp_chip alert: the boards' chips, else the snapshot's maximum.
     """
-    stats = ((doc.get("last") or {}).get("snap") or {}).get("stats") or {}
-    if stats.get("status") != STATUS_ONLINE:
-        return None
-    boards = stats.get("hashboards") or []
-    temps = [
-        t for b in boards if isinstance(b, dict) and (t := _num(b.get("temp_chip"))) is not None
-    ]
-    # Same rule as the temp_chip alert: the boards' chips, else the snapshot's maximum.
-    return max(temps) if temps else _num(stats.get("temp_max"))
+    hot = hot_of(doc.get("last"))
+    return hot.temp_chip if hot.status == STATUS_ONLINE else None
 
 
 @dataclass

@@ -13,6 +13,7 @@ import msgspec
 
 from hashfleet.core.units import split_hashrate
 from hashfleet.model.snapshot import STATUS_ONLINE, STATUSES
+from hashfleet.server.live.latest import hot_of
 
 
 class Contribution(msgspec.Struct, frozen=True):
@@ -36,20 +37,12 @@ def contribution_of(doc: dict[str, Any]) -> Contribution:
     A rig running several programs reports a stream each (different algorithms are never
     summed); any other thing is one stream of its top-level hashrate.
     """
-    last = doc.get("last") or {}
-    stats = (last.get("snap") or {}).get("stats") or {}
-    status = str(stats.get("status") or "offline")
-    if status != STATUS_ONLINE:
-        return Contribution(status, (), 0.0)
-    power = stats.get("power_w")
-    rows = stats.get("streams") or [stats]
-    streams = tuple(
-        (str(r.get("coin") or "unknown"), str(r.get("algorithm") or "unknown"),
-         _hs(r.get("hashrate")))
-        for r in rows
-        if isinstance(r, dict)
-    )  # fmt: skip
-    return Contribution(status, streams, float(power) if isinstance(power, (int, float)) else 0.0)
+    hot = hot_of(doc.get("last"))
+    if hot.status != STATUS_ONLINE:
+        return Contribution(hot.status, (), 0.0)
+    rows = hot.streams or ((hot.coin or "unknown", hot.algorithm or "unknown", hot.hashrate),)
+    streams = tuple((coin, algorithm, _hs(hashrate)) for coin, algorithm, hashrate in rows)
+    return Contribution(hot.status, streams, hot.power_w or 0.0)
 
 
 class Aggregates:

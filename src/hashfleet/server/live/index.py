@@ -11,16 +11,20 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Protocol
 
 from hashfleet.core.clock import now_ms
 from hashfleet.model.snapshot import STATUS_OFFLINE
 from hashfleet.server.live.aggregates import Aggregates, contribution_of
 from hashfleet.server.live.channels import ChannelHub
-from hashfleet.server.live.status import status_for_error, summary_row
+from hashfleet.server.live.latest import Latest
+from hashfleet.server.live.lookup import ThingLookup
+from hashfleet.server.live.status import summary_row
 
 FLEET = "fleet"
+# A query an index narrows to under 1/_FEW_RATIO of the things sorts its candidates itself.
+_FEW_RATIO = 8
 AGGREGATES = "aggregates"
 THING_PREFIX = "thing:"
 
@@ -48,6 +52,7 @@ class LiveIndex:
         self.providers: dict[str, ChannelProvider] = {}
         self.things: dict[str, dict[str, Any]] = {}
         self.aggregates = Aggregates()
+        self.lookup = ThingLookup()
         # Things with a live (non-offline-by-staleness) snapshot, in arrival order, so the
         # stale sweep reads only from the oldest end.
         self._fresh: OrderedDict[str, int] = OrderedDict()
@@ -67,19 +72,27 @@ class LiveIndex:
         old = self.things.get(doc["id"])
         if "last" not in doc:
             doc["last"] = old.get("last") if old else None
+        elif doc["last"] is not None and doc["last"].get("ts") is not None:
+            doc["last"] = Latest.from_mapping(doc["last"])
+        else:
+            doc["last"] = None
         self.things[doc["id"]] = doc
-        last = doc.get("last")
-        if last and last.get("ts") is not None:
-            self._fresh[doc["id"]] = int(last["ts"])
+        last = doc["last"]
+        if last is not None and not last.stale:
+            self._fresh[doc["id"]] = last.ts
             self._fresh.move_to_end(doc["id"])
-        self._changed(doc)
+        if old is doc:
+            self.lookup.retag(doc)  # changed in place: what its tags were is gone
+        self._changed(doc, old)
 
     def remove_thing(self, thing_id: str) -> None:
         """Drop a thing that was forgotten."""
-        if self.things.pop(thing_id, None) is None:
+        doc = self.things.pop(thing_id, None)
+        if doc is None:
             return
         self._fresh.pop(thing_id, None)
         self.aggregates.remove(thing_id)
+        self.lookup.remove(doc)
         self.hub.mark(FLEET, thing_id)
         self.hub.mark(AGGREGATES, "all")
         self.hub.mark(THING_PREFIX + thing_id, "removed")
@@ -89,7 +102,8 @@ class LiveIndex:
     def apply(self, rows: Iterable[dict[str, Any]]) -> int:
         """Take committed snapshot rows; returns how many applied.
 
-        A row has thing_id, ts, err and the decoded snapshot in ``doc`` (or in ``snap``).
+        A row has thing_id, ts, err, the snapshot's JSON in ``snap`` and/or the decoded
+        snapshot in ``doc`` (``None`` in both: the poll failed).
 
         A row older than what the index holds is ignored, so replays are harmless.
         """
@@ -100,9 +114,9 @@ class LiveIndex:
                 continue
             prev = doc.get("last")
             ts = int(row["ts"])
-            if prev and prev.get("ts") is not None and prev["ts"] > ts:
+            if prev is not None and prev.ts > ts:
                 continue
-            doc["last"] = _last_from_row(row, prev)
+            doc["last"] = Latest.from_row(row, prev)
             self._fresh[row["thing_id"]] = ts
             self._fresh.move_to_end(row["thing_id"])
             self._changed(doc)
@@ -121,15 +135,10 @@ class LiveIndex:
                 break
             self._fresh.popitem(last=False)
             doc = self.things.get(thing_id)
-            if doc is None:
+            last = None if doc is None else doc.get("last")
+            if doc is None or last is None or last.hot.status == STATUS_OFFLINE:
                 continue
-            last = doc.get("last") or {}
-            snap = last.get("snap") or {}
-            stats = dict(snap.get("stats") or {})
-            if stats.get("status") == STATUS_OFFLINE:
-                continue
-            stats["status"] = STATUS_OFFLINE
-            doc["last"] = {**last, "snap": {**snap, "stats": stats}, "stale": True}
+            doc["last"] = last.offline()
             self._changed(doc)
             turned += 1
         return turned
@@ -164,8 +173,41 @@ class LiveIndex:
         self.providers[channel] = provider
         LiveIndex.provided.add(channel)
 
-    def _changed(self, doc: dict[str, Any]) -> None:
+    def candidates(self, query: Any) -> Iterable[dict[str, Any]]:
+        """Things that may match ``query``, in index order (all of them, or fewer when an
+        index on status or tags applies); the caller applies the query to each."""
+        ids = self.lookup.narrow(query)
+        if ids is None:
+            return self.things.values()
+        things = self.things
+        return [things[i] for i in ids]
+
+    def sorted_things(self, sort: Any, query: Any = None) -> Iterator[dict[str, Any]] | None:
+        """All things in the order of ``sort`` when it is one key with a sorted view
+        (``{"last.snap.stats.hashrate": -1}``), else ``None`` (the caller sorts).
+
+        Also ``None`` when an index narrows ``query`` to a few things: sorting those few
+        beats reading the view until enough of them turn up.
+        """
+        if not isinstance(sort, dict) or len(sort) != 1:
+            return None
+        few = self.lookup.narrow(query)
+        if few is not None and len(few) * _FEW_RATIO < len(self.things):
+            return None
+        ((path, direction),) = sort.items()
+        if direction not in (1, -1):
+            return None
+        ids = self.lookup.ordered(path, direction == -1, self.things)
+        if ids is None:
+            return None
+        things = self.things
+        return (things[i] for i in ids)
+
+    def _changed(self, doc: dict[str, Any], old: dict[str, Any] | None = None) -> None:
+        """``doc`` changed; ``old`` is the registry document it replaced (put_thing), else
+        ``doc`` itself (a snapshot or the sweep changed only its ``last``)."""
         thing_id = doc["id"]
+        self.lookup.update(doc, doc if old is None and thing_id in self.lookup.pos else old)
         if self.aggregates.apply(thing_id, str(doc.get("type")), contribution_of(doc)):
             self.hub.mark(AGGREGATES, "all")
         self.hub.mark(FLEET, thing_id)
@@ -200,13 +242,3 @@ class LiveIndex:
             or channel in LiveIndex.provided
             or (channel.startswith(THING_PREFIX) and len(channel) > len(THING_PREFIX))
         )
-
-
-def _last_from_row(row: dict[str, Any], prev: dict[str, Any] | None) -> dict[str, Any]:
-    err = row.get("err")
-    snap = row["doc"] if "doc" in row else row.get("snap")
-    if snap is None:
-        # The poll failed: keep the identity we knew, report the status the error implies.
-        prev_config = ((prev or {}).get("snap") or {}).get("config") or {}
-        snap = {"stats": {"status": status_for_error(err or "ERR_DEVICE")}, "config": prev_config}
-    return {"ts": int(row["ts"]), "err": err, "snap": snap}

@@ -1,53 +1,33 @@
-"""How a thing's status and its one-line summary are derived from its latest snapshot."""
+"""A thing's one-line summary (the fleet table's row), from its document and latest snapshot."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from hashfleet.model.snapshot import STATUS_ERROR, STATUS_OFFLINE
-
-# Poll errors that mean "cannot reach it" rather than "it answered wrong".
-_OFFLINE_ERRORS = frozenset({"ERR_DEVICE_OFFLINE"})
-
-
-def status_of(last: dict[str, Any] | None) -> str:
-    """The status recorded in ``last.snap.stats.status``, offline when there is none."""
-    if not last:
-        return STATUS_OFFLINE
-    snap = last.get("snap") or {}
-    stats = snap.get("stats") or {}
-    return str(stats.get("status") or STATUS_OFFLINE)
-
-
-def status_for_error(err: str) -> str:
-    """Status a thing takes when its poll failed with ``err``."""
-    return STATUS_OFFLINE if err in _OFFLINE_ERRORS else STATUS_ERROR
+from hashfleet.server.live.latest import hot_of
 
 
 def summary_row(doc: dict[str, Any]) -> dict[str, Any]:
     """The fleet table's row for one thing: small, flat, ready to render."""
-    last = doc.get("last") or {}
-    snap = last.get("snap") or {}
-    stats = snap.get("stats") or {}
-    config = snap.get("config") or {}
-    pools = stats.get("pools") or []
-    active = next((p for p in pools if p.get("active")), pools[0] if pools else None)
+    last = doc.get("last")
+    hot = hot_of(last)
+    opts = doc.get("opts") or {}
     return {
         "id": doc["id"],
         "code": doc.get("code"),
         "type": doc.get("type"),
         "rack": doc.get("rack"),
-        "address": (doc.get("opts") or {}).get("address"),
+        "address": opts.get("address"),
         # The driver family: which actions the dashboard may offer for this thing.
-        "family": (doc.get("opts") or {}).get("family"),
-        "status": stats.get("status") or STATUS_OFFLINE,
-        "err": last.get("err"),
-        "model": config.get("model") or (doc.get("info") or {}).get("model"),
-        "hashrate": stats.get("hashrate"),
-        "algorithm": stats.get("algorithm"),
-        "coin": stats.get("coin"),
-        "temp": stats.get("temp_max"),
-        "power": stats.get("power_w"),
-        "pool": active.get("url") if active else None,
-        "ts": last.get("ts"),
+        "family": opts.get("family"),
+        "status": hot.status,
+        "err": last.get("err") if last else None,
+        "model": hot.model or (doc.get("info") or {}).get("model"),
+        "hashrate": hot.hashrate,
+        "algorithm": hot.algorithm,
+        "coin": hot.coin,
+        "temp": hot.temp_max,
+        "power": hot.power_w,
+        "pool": hot.pool,
+        "ts": last.get("ts") if last else None,
     }

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 _MISSING = object()
 MISSING: Any = _MISSING
+
+
+class Resolvable:
+    """A node that resolves the rest of a path itself (a packed value, decoded lazily).
+
+    The live index keeps a thing's latest snapshot packed (``live.latest.Latest``); paths
+    through it ask it for the value instead of walking dicts.
+    """
+
+    __slots__ = ()
+
+    def lookup(self, parts: Sequence[str]) -> Any:
+        """The value at ``parts`` below this node, or :data:`MISSING`."""
+        raise NotImplementedError
 
 
 def getter(path: str) -> Callable[[Any], Any]:
@@ -16,12 +30,16 @@ def getter(path: str) -> Callable[[Any], Any]:
     array members is done by the matcher, which sees the array itself.
     """
     parts = path.split(".")
+    # What is left of the path after each step, for a node that resolves it itself.
+    rests = [tuple(parts[i:]) for i in range(len(parts))]
     if len(parts) == 1:
         key = parts[0]
 
         def get1(doc: Any) -> Any:
             if isinstance(doc, dict):
                 return doc.get(key, _MISSING)
+            if isinstance(doc, Resolvable):
+                return doc.lookup(rests[0])
             return _MISSING
 
         return get1
@@ -29,8 +47,10 @@ def getter(path: str) -> Callable[[Any], Any]:
     def get(doc: Any) -> Any:
         # Fast path: plain dicts all the way down (the usual case).
         cur = doc
-        for part in parts:
+        for i, part in enumerate(parts):
             if cur.__class__ is not dict:
+                if isinstance(cur, Resolvable):
+                    return cur.lookup(rests[i])
                 return get_slow(doc)
             cur = cur.get(part, _MISSING)
             if cur is _MISSING:
@@ -39,9 +59,11 @@ def getter(path: str) -> Callable[[Any], Any]:
 
     def get_slow(doc: Any) -> Any:
         cur = doc
-        for part in parts:
+        for i, part in enumerate(parts):
             if isinstance(cur, dict):
                 cur = cur.get(part, _MISSING)
+            elif isinstance(cur, Resolvable):
+                return cur.lookup(rests[i])
             elif isinstance(cur, list) and part.isascii() and part.isdigit():
                 idx = int(part)
                 cur = cur[idx] if idx < len(cur) else _MISSING
@@ -87,14 +109,33 @@ def _copy_path(src: dict[str, Any], dst: dict[str, Any], parts: list[str]) -> No
         dst[head] = src[head]
         return
     sub = src[head]
+    if isinstance(sub, Resolvable):
+        value = sub.lookup(tuple(parts[1:]))
+        if value is not _MISSING:
+            _put_path(dst, parts, value)
+        return
     if isinstance(sub, dict):
         child = dst.setdefault(head, {})
         if isinstance(child, dict):
             _copy_path(sub, child, parts[1:])
 
 
-def _deep_copy_dicts(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: _deep_copy_dicts(v) if isinstance(v, dict) else v for k, v in doc.items()}
+def _put_path(dst: dict[str, Any], parts: list[str], value: Any) -> None:
+    cur = dst
+    for part in parts[:-1]:
+        child = cur.setdefault(part, {})
+        if not isinstance(child, dict):
+            return
+        cur = child
+    cur[parts[-1]] = value
+
+
+def _deep_copy_dicts(doc: Any) -> dict[str, Any]:
+    if isinstance(doc, Resolvable) and hasattr(doc, "to_dict"):
+        doc = doc.to_dict()
+    return {
+        k: _deep_copy_dicts(v) if isinstance(v, (dict, Resolvable)) else v for k, v in doc.items()
+    }
 
 
 def _drop_path(doc: dict[str, Any], parts: list[str]) -> None:

@@ -15,7 +15,8 @@ from hashfleet.server.query.paths import MISSING, getter
 _RANK_NONE, _RANK_NUM, _RANK_STR, _RANK_OBJ, _RANK_ARR, _RANK_BOOL = range(6)
 
 
-def _key(value: Any) -> tuple[int, Any]:
+def sort_key(value: Any) -> tuple[int, Any]:
+    """The Mongo ordering key of a value (kind first, then the value)."""
     if value is MISSING or value is None:
         return (_RANK_NONE, 0)
     if isinstance(value, bool):
@@ -62,10 +63,10 @@ def sort_docs(
     for path, direction in reversed(items):
         get = getter(path)
 
-        def sort_key(d: Any, g: Callable[[Any], Any] = get) -> tuple[int, Any]:
-            return _key(g(of(d)))
+        def key_of_doc(d: Any, g: Callable[[Any], Any] = get) -> tuple[int, Any]:
+            return sort_key(g(of(d)))
 
-        docs = sorted(docs, key=sort_key, reverse=direction == -1)
+        docs = sorted(docs, key=key_of_doc, reverse=direction == -1)
     return docs
 
 
@@ -95,7 +96,7 @@ def _top_n(
         elif cls is int:
             append((_RANK_NUM, v))
         else:
-            k = _key(v)
+            k = sort_key(v)
             if k[1] != k[1]:  # NaN in a float subclass
                 return None
             append(k)

@@ -87,72 +87,98 @@ def extract(spec: TypeSpec, thing_id: str, snap: Data | None, err: str | None) -
 
 
 class ThingAcc:
-    """A thing's running reduction over one 5-minute bucket."""
+    """A thing's running reduction over one 5-minute bucket.
+
+    Values and counts sit in lists in the order of the type's plan, not in dicts: one of
+    these is open per thing (100,000 at a large farm), and a dict of a dozen fields plus a
+    Counter cost ~1 KB where the lists cost ~0.3 KB.
+    """
 
     __slots__ = ("cnt", "counts", "last_ts", "values")
 
     def __init__(self) -> None:
         self.cnt = 0
-        self.values: Data = {}
-        self.counts: Counter[str] = Counter()
+        self.values: list[Any] = []
+        self.counts: list[int] = []
         self.last_ts = -1
+
+    def _sized(self, n: int) -> None:
+        if not self.values:
+            self.values = [_UNSET] * n
+            self.counts = [0] * n
 
     def add(self, spec: TypeSpec, ts: int, values: Data) -> None:
         """Fold one snapshot's thing values in."""
+        fields = plan_of(spec).fields
+        self._sized(len(fields))
         self.cnt += 1
         newest = ts >= self.last_ts
         if newest:
             self.last_ts = ts
         acc = self.values
-        for name, _kind, _parts, op, _scale in plan_of(spec).fields:
+        for i, (name, _kind, _parts, op, _scale) in enumerate(fields):
             value = values.get(name)
             if op == "last":
-                if newest or name not in acc:
-                    acc[name] = value
+                if newest or acc[i] is _UNSET:
+                    acc[i] = value
                 continue
             if value is None:
                 continue
-            cur = acc.get(name)
+            cur = acc[i]
             if op == "avg":
-                acc[name] = value if cur is None else cur + value
-                self.counts[name] += 1
-            elif cur is None:
-                acc[name] = value
+                acc[i] = value if cur is _UNSET or cur is None else cur + value
+                self.counts[i] += 1
+            elif cur is _UNSET or cur is None:
+                acc[i] = value
             elif op == "max":
                 if value > cur:
-                    acc[name] = value
+                    acc[i] = value
             elif value < cur:
-                acc[name] = value
+                acc[i] = value
 
     def absorb(self, spec: TypeSpec, other: ThingAcc) -> None:
         """Fold another accumulator of the same thing and bucket in."""
+        fields = plan_of(spec).fields
+        self._sized(len(fields))
+        other._sized(len(fields))
         newer = other.last_ts >= self.last_ts
         self.cnt += other.cnt
-        self.counts.update(other.counts)
-        for name, tf in spec.thing.items():
-            cur, value = self.values.get(name), other.values.get(name)
-            if tf.op == "last":
-                if newer or name not in self.values:
-                    self.values[name] = value
-            elif value is None:
+        acc = self.values
+        for i, (_name, _kind, _parts, op, _scale) in enumerate(fields):
+            self.counts[i] += other.counts[i]
+            cur, value = _value(acc[i]), other.values[i]
+            if op == "last":
+                if newer or acc[i] is _UNSET:
+                    acc[i] = value
+            elif value is _UNSET or value is None:
                 continue
             elif cur is None:
-                self.values[name] = value
-            elif tf.op == "avg":
-                self.values[name] = cur + value
+                acc[i] = value
+            elif op == "avg":
+                acc[i] = cur + value
             else:
-                self.values[name] = max(cur, value) if tf.op == "max" else min(cur, value)
+                acc[i] = max(cur, value) if op == "max" else min(cur, value)
         self.last_ts = max(self.last_ts, other.last_ts)
 
     def result(self, spec: TypeSpec) -> Data:
         """The bucket's thing values (means divided out)."""
+        fields = plan_of(spec).fields
+        self._sized(len(fields))
         out: Data = {}
-        for name, tf in spec.thing.items():
-            value = self.values.get(name)
-            if tf.op == "avg" and value is not None:
-                value = value / self.counts[name]
+        for i, (name, _kind, _parts, op, _scale) in enumerate(fields):
+            value = _value(self.values[i])
+            if op == "avg" and value is not None:
+                value = value / self.counts[i]
             out[name] = value
         return out
+
+
+# A field no snapshot of the bucket has set yet ("last" keeps a None it was given).
+_UNSET: Any = object()
+
+
+def _value(v: Any) -> Any:
+    return None if v is _UNSET else v
 
 
 def merge_thing(spec: TypeSpec, a: Entry, b: Entry) -> Entry:

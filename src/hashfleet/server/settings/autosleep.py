@@ -40,6 +40,7 @@ from hashfleet.server.actions.service import ActionService
 from hashfleet.server.actions.targets import family_capabilities
 from hashfleet.server.auth.principal import Principal
 from hashfleet.server.live.index import LiveIndex
+from hashfleet.server.live.latest import hot_of
 from hashfleet.server.query.matcher import compile_query
 from hashfleet.server.settings.service import SiteSettings
 from hashfleet.server.store import kv
@@ -100,13 +101,13 @@ def candidates(
         thing_id = str(doc["id"])
         if thing_id in exclude or not doc.get("rack") or not pred(doc):
             continue
-        stats = ((doc.get("last") or {}).get("snap") or {}).get("stats") or {}
+        hot = hot_of(doc.get("last"))
         family = (doc.get("opts") or {}).get("family")
-        if stats.get("status") != STATUS_ONLINE or not isinstance(family, str):
+        if hot.status != STATUS_ONLINE or not isinstance(family, str):
             continue
         if METHOD not in family_capabilities(family) or not can_write(str(doc.get("type"))):
             continue
-        eff = efficiency(stats)
+        eff = efficiency({"power_w": hot.power_w, "hashrate": hot.hashrate})
         if eff is not None:
             out.append(Candidate(thing_id, eff[0], eff[1]))
     out.sort(key=lambda c: (-c.j_per_th, -c.power_w, c.id))

@@ -1,0 +1,271 @@
+"""A thing's latest snapshot as the live index holds it: packed JSON plus the hot values.
+
+A decoded snapshot is ~5 KB of Python objects; the same snapshot as JSON is ~0.8 KB. The
+index keeps the JSON and unpacks, once at apply time, only the values read on every
+listThings query, fleet row, aggregate and metrics scrape (:class:`Hot`). Everything else
+(hashboards, fans, pools…) is decoded on demand, when one thing's document is read.
+
+:class:`Latest` is a read-only mapping with the shape the API has always shown —
+``{"ts", "err", "snap", ["stale"]}`` — so code that reads ``doc["last"]["snap"]`` keeps
+working; dotted paths (``last.snap.stats.status``) resolve through :meth:`Latest.lookup`,
+which answers hot paths without decoding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from hashfleet.model.snapshot import STATUS_ERROR, STATUS_OFFLINE, Snapshot
+from hashfleet.server.query.paths import MISSING, Resolvable, getter
+from hashfleet.wire.codec import json_dumps, json_loads
+
+_snapshot_decoder = msgspec.json.Decoder(Snapshot)
+
+# Poll errors that mean "cannot reach it" rather than "it answered wrong".
+_OFFLINE_ERRORS = frozenset({"ERR_DEVICE_OFFLINE"})
+
+
+def status_for_error(err: str) -> str:
+    """Status a thing takes when its poll failed with ``err``."""
+    return STATUS_OFFLINE if err in _OFFLINE_ERRORS else STATUS_ERROR
+
+
+class Hot(msgspec.Struct, frozen=True, gc=False):
+    """The values of a snapshot read on hot paths, unpacked.
+
+    ``temp_chip`` is the hottest chip over the hashboards (else ``temp_max``), ``pool`` the
+    active pool's URL (else the first pool's), ``streams`` a rig's (coin, algorithm,
+    hashrate) per mining program (empty for a single-stream thing).
+    """
+
+    status: str = STATUS_OFFLINE
+    hashrate: float | None = None
+    hashrate_nominal: float | None = None
+    algorithm: str | None = None
+    coin: str | None = None
+    power_w: float | None = None
+    temp_max: float | None = None
+    temp_chip: float | None = None
+    uptime_s: int | None = None
+    work_mode: str | None = None
+    model: str | None = None
+    pool: str | None = None
+    streams: tuple[tuple[str, str, float | None], ...] = ()
+
+
+# Paths below ``last`` answered from Hot without decoding (same names as in the snapshot).
+_HOT_PATHS: dict[tuple[str, ...], str] = {
+    ("snap", "stats", name): name
+    for name in (
+        "status",
+        "hashrate",
+        "hashrate_nominal",
+        "algorithm",
+        "coin",
+        "power_w",
+        "temp_max",
+        "uptime_s",
+        "work_mode",
+    )
+}
+_HOT_PATHS["snap", "config", "model"] = "model"
+
+
+def _num(value: Any) -> float | None:
+    # type() rather than isinstance: a bool is an int to isinstance, and is no reading.
+    if type(value) not in (int, float):
+        return None
+    as_float = float(value)
+    return as_float if math.isfinite(as_float) else None
+
+
+def hot_from_snap(snap: Mapping[str, Any] | None) -> Hot:
+    """The hot values of a decoded snapshot (``None``: nothing known, offline)."""
+    if not snap:
+        return Hot()
+    stats = snap.get("stats") or {}
+    config = snap.get("config") or {}
+    pools = [p for p in stats.get("pools") or () if isinstance(p, Mapping)]
+    active = next((p for p in pools if p.get("active")), pools[0] if pools else None)
+    boards = stats.get("hashboards") or ()
+    chips = [
+        t for b in boards if isinstance(b, Mapping) and (t := _num(b.get("temp_chip"))) is not None
+    ]
+    streams = tuple(
+        (str(s.get("coin") or "unknown"), str(s.get("algorithm") or "unknown"),
+         _num(s.get("hashrate")))
+        for s in stats.get("streams") or ()
+        if isinstance(s, Mapping)
+    )  # fmt: skip
+    uptime = stats.get("uptime_s")
+    return Hot(
+        status=str(stats.get("status") or STATUS_OFFLINE),
+        hashrate=_num(stats.get("hashrate")),
+        hashrate_nominal=_num(stats.get("hashrate_nominal")),
+        algorithm=_str(stats.get("algorithm")),
+        coin=_str(stats.get("coin")),
+        power_w=_num(stats.get("power_w")),
+        temp_max=_num(stats.get("temp_max")),
+        temp_chip=max(chips) if chips else _num(stats.get("temp_max")),
+        uptime_s=uptime if isinstance(uptime, int) and not isinstance(uptime, bool) else None,
+        work_mode=_str(stats.get("work_mode")),
+        model=_str(config.get("model")),
+        pool=_str(active.get("url")) if active else None,
+        streams=streams,
+    )
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class Latest(Mapping[str, Any], Resolvable):
+    """A thing's latest snapshot (or failed poll): packed JSON, hot values, read-only."""
+
+    __slots__ = ("err", "hot", "raw", "stale", "ts")
+
+    def __init__(
+        self, ts: int, err: str | None, raw: bytes, hot: Hot, *, stale: bool = False
+    ) -> None:
+        self.ts = ts
+        self.err = err
+        self.raw = raw
+        self.hot = hot
+        self.stale = stale
+
+    # -- building -------------------------------------------------------------------------
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], prev: Latest | None = None) -> Latest:
+        """From a committed snapshot row: ts, err, the raw ``snap`` and/or decoded ``doc``."""
+        err = row.get("err")
+        doc = row.get("doc")
+        raw = row.get("snap")
+        if doc is None and raw is None:
+            # The poll failed: keep the identity we knew, report the status the error implies.
+            config = (prev.snap.get("config") if prev is not None else None) or {}
+            doc = {"stats": {"status": status_for_error(err or "ERR_DEVICE")}, "config": config}
+            return cls(int(row["ts"]), err, json_dumps(doc), hot_from_snap(doc))
+        packed = _pack(raw if raw is not None else doc)
+        if doc is None:
+            doc = _decode(packed)
+        return cls(int(row["ts"]), err, packed, hot_from_snap(doc))
+
+    @classmethod
+    def from_mapping(cls, last: Mapping[str, Any]) -> Latest:
+        """From the plain ``{"ts", "err", "snap"}`` shape (the store's, or an old copy)."""
+        if isinstance(last, Latest):
+            return last
+        latest = cls.from_row({"ts": last["ts"], "err": last.get("err"), "snap": last.get("snap")})
+        return latest.offline() if last.get("stale") else latest
+
+    def offline(self) -> Latest:
+        """This snapshot turned offline by the stale sweep (no snapshot in the window)."""
+        hot = msgspec.structs.replace(self.hot, status=STATUS_OFFLINE)
+        return Latest(self.ts, self.err, self.raw, hot, stale=True)
+
+    # -- reading --------------------------------------------------------------------------
+
+    @property
+    def snap(self) -> dict[str, Any]:
+        """The snapshot, decoded now (a fresh dict each time: callers may change it)."""
+        snap = _decode(self.raw)
+        if self.stale:
+            stats = snap.get("stats")
+            if isinstance(stats, dict):
+                stats["status"] = STATUS_OFFLINE
+        return snap
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain document (as the API shows it)."""
+        out = {"ts": self.ts, "err": self.err, "snap": self.snap}
+        if self.stale:
+            out["stale"] = True
+        return out
+
+    def lookup(self, parts: Sequence[str]) -> Any:
+        """The value at ``parts`` below this node, hot paths without decoding."""
+        # The decoded snapshot has every field of the model (None when not reported), so a
+        # hot value of None is the field's None, not a missing field.
+        name = _HOT_PATHS.get(parts if isinstance(parts, tuple) else tuple(parts))
+        if name is not None:
+            return getattr(self.hot, name)
+        if not parts:
+            return self
+        head = parts[0]
+        if head in ("ts", "err", "stale"):
+            return self.get(head, MISSING) if len(parts) == 1 else MISSING
+        if head != "snap":
+            return MISSING
+        snap = self.snap
+        return snap if len(parts) == 1 else getter(".".join(parts[1:]))(snap)
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "ts":
+            return self.ts
+        if key == "err":
+            return self.err
+        if key == "snap":
+            return self.snap
+        if key == "stale" and self.stale:
+            return True
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from ("ts", "err", "snap")
+        if self.stale:
+            yield "stale"
+
+    def __len__(self) -> int:
+        return 4 if self.stale else 3
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Latest):
+            return (self.ts, self.err, self.stale, self.raw) == (
+                other.ts,
+                other.err,
+                other.stale,
+                other.raw,
+            )
+        if isinstance(other, Mapping):
+            return self.to_dict() == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Latest(ts={self.ts}, err={self.err!r}, status={self.hot.status!r})"
+
+
+def hot_of(last: Mapping[str, Any] | None) -> Hot:
+    """The hot values of a ``last`` (a :class:`Latest`, or a plain dict in tests)."""
+    if isinstance(last, Latest):
+        return last.hot
+    if not last:
+        return Hot()
+    return hot_from_snap(last.get("snap"))
+
+
+def _pack(snap: Any) -> bytes:
+    if isinstance(snap, bytes):
+        return snap
+    if isinstance(snap, msgspec.Raw):
+        return bytes(snap)
+    if isinstance(snap, str):
+        return snap.encode()
+    return json_dumps(snap)
+
+
+def _decode(raw: bytes) -> dict[str, Any]:
+    # Through the model, so every field is there (None when the device says nothing) as
+    # the API has always shown it; a snapshot stored by an older version that the model no
+    # longer takes is still shown as it was stored.
+    try:
+        return _snapshot_decoder.decode(raw).to_dict()
+    except msgspec.ValidationError:
+        doc = json_loads(raw)
+        return doc if isinstance(doc, dict) else {}
