@@ -298,7 +298,9 @@ class Registry:
             raise BadRequest(f"limit is at most {MAX_LIMIT}", code="ERR_LIMIT_INVALID")
         pred = compile_query(query)
         want = off + lim
-        ordered = self.live.sorted_things(sort, query) if sort else self.live.candidates(query)
+        ordered = (
+            self.live.sorted_things(sort, query) if sort else self.live.candidates(query, want)
+        )
         if ordered is not None:
             # In order already (index order, or a sorted view): the first ``want`` matches
             # are all that is needed.

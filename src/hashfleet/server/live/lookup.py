@@ -106,8 +106,9 @@ class ThingLookup:
             return None  # NaN orders differently under each algorithm: the caller sorts
         return view.ids(descending)
 
-    def narrow(self, query: Any) -> list[str] | None:
-        """Ids that may match ``query``, in index order; ``None`` when no index applies."""
+    def narrow(self, query: Any) -> set[str] | None:
+        """Ids that may match ``query`` (do not change the set); ``None`` when no index
+        applies."""
         if not isinstance(query, dict):
             return None
         best: set[str] | None = None
@@ -120,10 +121,11 @@ class ThingLookup:
                 continue
             if found is not None and (best is None or len(found) < len(best)):
                 best = found
-        if best is None:
-            return None
-        pos = self.pos
-        return sorted(best, key=pos.__getitem__)
+        return best
+
+    def in_order(self, ids: set[str]) -> list[str]:
+        """``ids`` in index order."""
+        return sorted(ids, key=self.pos.__getitem__)
 
 
 def _tags_of(tags: Any) -> tuple[str, ...]:
