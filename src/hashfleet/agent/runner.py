@@ -21,6 +21,7 @@ from hashfleet.agent.poller import Poller
 from hashfleet.agent.sender import Sender, tls_error
 from hashfleet.agent.spool import Spool, encode_item
 from hashfleet.core.errors import TlsInvalid
+from hashfleet.core.tasks import cancel_all
 from hashfleet.core.tls import check_server_url, client_context, parse_pin
 from hashfleet.wire.messages import AgentConfig, AgentThing
 
@@ -179,11 +180,9 @@ class Agent:
                 if stop.done():
                     await self._stop_for_restart()
             finally:
-                for task in [*tasks, stop]:
-                    task.cancel()
-                for task in [*tasks, stop]:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                # Cancelled again if a loop swallowed it (see cancel_all): Ctrl-C must stop
+                # the agent even while it retries a server that is away.
+                await cancel_all([*tasks, stop])
                 await self.poller.stop()
                 self.flush()
 

@@ -42,13 +42,13 @@ from nats.js.api import (
 )
 
 from hashfleet.core.errors import HashfleetError
+from hashfleet.core.tasks import cancel_all
 from hashfleet.server.bus.base import Handler, Listener, Rows
 from hashfleet.server.ingest.worker import (
     IngestWorker,
     PoisonMessage,
     Sink,
     WriterSink,
-    cancel_all,
     decode_rows,
     encode_rows,
 )

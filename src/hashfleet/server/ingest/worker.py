@@ -14,7 +14,6 @@ ts, err, snap], ...]}`` with ``snap`` the agent's raw snapshot JSON (or ``null``
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -284,10 +283,3 @@ class IngestWorker:
         for msg, _ in group:
             await msg.ack()
         self.messages_done += len(group)
-
-
-async def cancel_all(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel worker tasks and wait for them."""
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
