@@ -26,7 +26,7 @@ test: install
 check: lint typecheck test
 
 bench: install
-	$(PY) bench/ingest.py $(ARGS)
+	$(PY) bench/ingest.py $(or $(ARGS),--backends sqlite,postgresql,nats+postgresql)
 	$(PY) bench/poll.py --families $(POLL_FAMILIES)
 	$(PY) bench/series.py
 	$(PY) bench/actions.py
