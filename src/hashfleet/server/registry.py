@@ -83,7 +83,8 @@ class Registry:
     async def load(self) -> None:
         """Read racks and things from the store into memory."""
         self._racks = {r["id"]: r for r in await rack_store.list_racks(self.engine)}
-        self.live.load(doc_from_row(r) for r in await thing_store.load_things(self.engine))
+        async for rows in thing_store.iter_things(self.engine, raw_snap=True):
+            self.live.load(doc_from_row(r) for r in rows)
 
     # -- racks ----------------------------------------------------------------------------
 

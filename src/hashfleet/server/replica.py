@@ -200,7 +200,7 @@ class ReplicaRefresher:
         """Reload racks, things, open actions and the global config; things changed."""
         state = self.state
         racks = await rack_store.list_racks(state.engine)
-        rows = await thing_store.load_things(state.engine)
+        rows = await thing_store.load_things(state.engine, raw_snap=True)
         state.registry._racks = {r["id"]: r for r in racks}
         changed = apply_things(state, [doc_from_row(r) for r in rows])
         await state.actions.load()

@@ -92,3 +92,41 @@ async def test_registry_survives_a_restart(db_url: str) -> None:
         assert again.list_racks()[0]["things"] == 2
     finally:
         await engine.dispose()
+
+
+async def test_latest_snapshots_survive_a_restart(db_url: str) -> None:
+    # Read back in chunks as JSON text: a snapshot, a failed poll (stored as JSON null)
+    # and a thing never polled come back as they were in the live index.
+    engine = create_engine(db_url)
+    try:
+        await migrate(engine)
+        reg = Registry(engine, LiveIndex())
+        await reg.load()
+        await reg.register_rack("r1", "miner", {})
+        await reg.register_things(
+            [{"rack": "r1", "id": f"m{i}", "opts": {"family": "antminer", "address": "x"}}
+             for i in range(1, 2002)]
+        )  # fmt: skip
+        snap = {"stats": {"status": "online", "hashrate": 7e12}, "config": {"model": "S21"}}
+        await write_snapshots(
+            engine,
+            [
+                {"spool_id": "s", "seq": 1, "thing_id": "m1", "rack_id": "r1", "ts": 10,
+                 "err": None, "snap": snap},
+                {"spool_id": "s", "seq": 2, "thing_id": "m2", "rack_id": "r1", "ts": 11,
+                 "err": "ERR_DEVICE_TIMEOUT", "snap": None},
+            ],
+        )  # fmt: skip
+        again = Registry(engine, LiveIndex(stale_ms=10**15))
+        await again.load()
+        things = again.live.things
+        assert len(things) == 2001  # more than one chunk
+        assert things["m1"]["last"]["snap"]["stats"]["hashrate"] == 7e12
+        assert things["m1"]["last"]["snap"]["config"]["model"] == "S21"
+        assert things["m1"]["last"].hot.status == "online"
+        assert things["m2"]["last"]["err"] == "ERR_DEVICE_TIMEOUT"
+        assert things["m2"]["last"]["snap"]["stats"]["status"] == "error"
+        assert things["m3"]["last"] is None
+        assert again.live.aggregates.to_dict()["hashrate_by_coin"] == {"unknown": 7_000_000_000_000}
+    finally:
+        await engine.dispose()

@@ -170,6 +170,8 @@ class Latest(Mapping[str, Any], Resolvable):
         err = row.get("err")
         doc = row.get("doc")
         raw = row.get("snap")
+        if raw in (b"null", "null") or (isinstance(raw, msgspec.Raw) and bytes(raw) == b"null"):
+            raw = None  # a failed poll's state, read from the store as JSON text
         if doc is None and raw is None:
             # The poll failed: keep the identity we knew, report the status the error implies.
             config = (prev.snap.get("config") if prev is not None else None) or {}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Text, cast, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -62,23 +62,36 @@ async def delete_things(
     return total
 
 
-async def load_things(engine: AsyncEngine) -> list[dict[str, Any]]:
-    """Every registered thing with its latest state (``last``), for the live index at start."""
+async def load_things(engine: AsyncEngine, *, raw_snap: bool = False) -> list[dict[str, Any]]:
+    """Every registered thing with its latest state (``last``); see :func:`iter_things`."""
+    return [doc async for chunk in iter_things(engine, raw_snap=raw_snap) for doc in chunk]
+
+
+async def iter_things(
+    engine: AsyncEngine, *, raw_snap: bool = False, chunk: int = 2000
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every registered thing with its latest state (``last``), ``chunk`` at a time.
+
+    Streamed: 100,000 things read at once left the server's memory 2x what the things
+    hold (transient rows in the pools of the allocator). ``raw_snap`` gives the latest
+    snapshot as its JSON text, undecoded (the live index keeps it packed anyway).
+    """
+    snap_col = cast(thing_state.c.snap, Text) if raw_snap else thing_state.c.snap
+    query = select(
+        *[things.c[c] for c in _COLUMNS],
+        thing_state.c.ts,
+        thing_state.c.err,
+        snap_col.label("snap"),
+    ).outerjoin(thing_state, thing_state.c.thing_id == things.c.id)
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(
-                *[things.c[c] for c in _COLUMNS],
-                thing_state.c.ts,
-                thing_state.c.err,
-                thing_state.c.snap,
-            ).outerjoin(thing_state, thing_state.c.thing_id == things.c.id)
-        )
-        out = []
-        for r in rows:
-            m = r._mapping
-            doc = {c: m[c] for c in _COLUMNS}
-            doc["last"] = (
-                None if m["ts"] is None else {"ts": m["ts"], "err": m["err"], "snap": m["snap"]}
-            )
-            out.append(doc)
-        return out
+        result = await conn.stream(query.execution_options(yield_per=chunk))
+        async for part in result.partitions(chunk):
+            out = []
+            for r in part:
+                m = r._mapping
+                doc = {c: m[c] for c in _COLUMNS}
+                doc["last"] = (
+                    None if m["ts"] is None else {"ts": m["ts"], "err": m["err"], "snap": m["snap"]}
+                )
+                out.append(doc)
+            yield out
