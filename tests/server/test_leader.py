@@ -121,6 +121,25 @@ async def test_stop_releases_the_lock_at_once() -> None:
 
 
 @needs_pg
+async def test_a_follower_that_is_stopping_never_takes_over() -> None:
+    # A rolling stop: B (follower) has begun stopping its tasks when A releases the lock;
+    # B must not lead and restart what it just stopped.
+    key = random.getrandbits(40)
+    la, lb = Log(), Log()
+    a, b = contender(la, key), contender(lb, key, retry_s=0.1)
+    await a.start()
+    await b.start()
+    try:
+        await b.stop_trying()
+        await a.stop()
+        await asyncio.sleep(0.5)
+        assert not b.is_leader and lb.events == []
+        assert not await b.step() and lb.events == []  # not even when asked directly
+    finally:
+        await b.stop()
+
+
+@needs_pg
 async def test_a_failing_on_gain_gives_leadership_up() -> None:
     key = random.getrandbits(40)
     calls: list[str] = []

@@ -84,6 +84,8 @@ class Leadership:
         self._conn: Any = None
         self._task: asyncio.Task[None] | None = None
         self._change = asyncio.Lock()
+        self._stopping = False
+        self._failures = 0  # lock attempts failed in a row (not "held by another")
 
     @property
     def elected(self) -> bool:
@@ -99,14 +101,21 @@ class Leadership:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="leadership")
 
-    async def stop(self) -> None:
-        """Stop trying and release the lock (``on_lose`` is not called: the server is
-        stopping its tasks itself, flushing what the leader owes first)."""
+    async def stop_trying(self) -> None:
+        """First step of a stop: never become leader from now on (a follower shutting down
+        must not take the lock its leader is releasing and restart the tasks it stopped);
+        a leader keeps the lock until :meth:`stop`."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    async def stop(self) -> None:
+        """Stop trying and release the lock (``on_lose`` is not called: the server is
+        stopping its tasks itself, flushing what the leader owes first)."""
+        await self.stop_trying()
         self.is_leader = False
         await self._close()
 
@@ -127,7 +136,7 @@ class Leadership:
                 log.warning("leadership lost: the lock's connection to PostgreSQL failed")
                 await self._close()
                 await self._lose()
-        elif await self._try_lock():
+        elif not self._stopping and await self._try_lock():
             await self._gain()
         return self.is_leader
 
@@ -147,9 +156,14 @@ class Leadership:
                 CONNECT_TIMEOUT_S,
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.debug("leader lock not tried: %r", exc)
+            # Said aloud when it lasts: with no server able to take the lock, nothing
+            # flushes rollups, evaluates alerts or executes actions.
+            self._failures += 1
+            level = logging.WARNING if self._failures % 30 == 3 else logging.DEBUG
+            log.log(level, "leader lock not tried (%d times in a row): %r", self._failures, exc)
             await self._close()
             return False
+        self._failures = 0
         return bool(got)
 
     async def _alive(self) -> bool:
@@ -174,7 +188,7 @@ class Leadership:
 
     async def _gain(self) -> None:
         async with self._change:
-            if self.is_leader:
+            if self.is_leader or self._stopping:
                 return
             self.is_leader = True
             self.gains += 1

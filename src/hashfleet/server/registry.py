@@ -415,17 +415,24 @@ class Registry:
 
         Cheap when nothing was missed: one query for the counts and the latest change.
         """
+        # The sum of updated_at too: a missed change of one thing behind a later change of
+        # another leaves the count and the latest stamp equal, never the sum.
         async with self.engine.connect() as conn:
-            n_things, last_update = (
+            n_things, last_update, sum_update = (
                 await conn.execute(
-                    select(func.count(), func.coalesce(func.max(things_table.c.updated_at), 0))
+                    select(
+                        func.count(),
+                        func.coalesce(func.max(things_table.c.updated_at), 0),
+                        func.coalesce(func.sum(things_table.c.updated_at), 0),
+                    )
                 )
             ).one()
             n_racks = (await conn.execute(select(func.count()).select_from(racks_table))).scalar()
-        mine = max((int(d.get("updated_at") or 0) for d in self.live.things.values()), default=0)
-        if (int(n_things), int(last_update), int(n_racks or 0)) == (
+        stamps = [int(d.get("updated_at") or 0) for d in self.live.things.values()]
+        if (int(n_things), int(last_update), int(sum_update), int(n_racks or 0)) == (
             len(self.live.things),
-            mine,
+            max(stamps, default=0),
+            sum(stamps),
             len(self._racks),
         ):
             return 0

@@ -18,6 +18,8 @@ import nats
 import nats.errors
 import nats.js.errors
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hashfleet.agent.runner import Agent
 from hashfleet.core.settings import Settings
@@ -108,6 +110,20 @@ def test_encoding_round_trips_and_slices_deterministically() -> None:
     assert len(slices) > 1 and all(len(p) <= 2_000 for _, p in slices)
     assert [r for part, _ in slices for r in part] == rows
     assert [msg_id(p) for p, _ in slices] == [msg_id(p) for p, _ in split_rows(rows, 2_000)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 3_000), min_size=1, max_size=60), limit=st.integers(500, 20_000)
+)
+def test_slices_fit_whatever_the_row_sizes(sizes: list[int], limit: int) -> None:
+    rows = rows_of("s", range(1, len(sizes) + 1))
+    for row, size in zip(rows, sizes, strict=True):
+        row["snap"]["config"] = {"hostname": "x" * size}
+    slices = split_rows(rows, limit)
+    assert [r for part, _ in slices for r in part] == rows
+    assert all(len(p) <= limit or len(part) == 1 for part, p in slices)
+    assert all(p == encode_rows(part) for part, p in slices)
 
 
 async def test_server_on_nats_stores_once_dedups_resends_and_stays_live(

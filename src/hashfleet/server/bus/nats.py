@@ -95,8 +95,14 @@ def split_rows(rows: Rows, limit: int) -> list[tuple[Rows, bytes]]:
     payload = encode_rows(rows)
     if len(payload) <= limit or len(rows) == 1:
         return [(rows, payload)]
-    half = len(rows) // 2
-    return split_rows(rows[:half], limit) + split_rows(rows[half:], limit)
+    # As many slices as the size asks for, plus one for rows of uneven size: each row is
+    # encoded about twice, where halving again and again encoded it ~4 times.
+    parts = -(-len(payload) // limit) + 1
+    step = -(-len(rows) // parts)
+    out: list[tuple[Rows, bytes]] = []
+    for start in range(0, len(rows), step):
+        out.extend(split_rows(rows[start : start + step], limit))
+    return out
 
 
 class NatsBus:

@@ -136,7 +136,10 @@ class Retention:
     async def ensure_partitions(self) -> list[str]:
         """PostgreSQL: make the snapshot partitions of today and the days ahead (no-op on
         SQLite). Call after ``migrate`` and before ingest starts."""
-        return await partitions.ensure_partitions(self.engine)
+        # Days past the retention cutoff get no partition: retention would only drop it.
+        days = self.config.snapshots_days
+        keep_from = now_ms() - days * DAY_MS if days else None
+        return await partitions.ensure_partitions(self.engine, keep_from=keep_from)
 
     async def _prune_and_log(self) -> None:
         deleted = await self.prune()

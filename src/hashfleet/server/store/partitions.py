@@ -260,13 +260,18 @@ async def drop_partitions_before(engine: AsyncEngine, cutoff: int) -> tuple[list
 
 
 async def _drop(engine: AsyncEngine, name: str) -> int | None:
+    # Counted before the lock below: ingest and every snapshot read wait while it is held,
+    # and an old day's partition takes no new rows meanwhile (the count is for the log).
+    async with engine.connect() as conn:
+        if await conn.scalar(text("SELECT to_regclass(:n)"), {"n": name}) is None:
+            return None
+        n = await _row_count(conn, name)
     async with engine.begin() as conn:
         await _lock(conn)
         if await conn.scalar(text("SELECT to_regclass(:n)"), {"n": name}) is None:
             return None
         # The parent first, as ingest locks it: dropping a partition needs it exclusively.
         await conn.execute(text(f"LOCK TABLE {PARENT} IN ACCESS EXCLUSIVE MODE"))
-        n = await _row_count(conn, name)
         await conn.execute(text(f"DROP TABLE {name}"))
     return n
 
