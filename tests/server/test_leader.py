@@ -61,6 +61,11 @@ def test_lock_dsn() -> None:
     assert lock_dsn("sqlite+aiosqlite:///x.db") is None
     assert lock_dsn("postgresql+asyncpg://u:p@h:5433/db") == "postgresql://u:p@h:5433/db"
     assert lock_dsn("postgresql://u@h/db?sslmode=require") == "postgresql://u@h/db?sslmode=require"
+    # The engine's own parameters are not PostgreSQL settings; asyncpg's ssl= is sslmode.
+    assert (
+        lock_dsn("postgresql+asyncpg://u@h/db?prepared_statement_cache_size=0&ssl=require")
+        == "postgresql://u@h/db?sslmode=require"
+    )
 
 
 async def test_without_a_database_lock_the_server_leads() -> None:

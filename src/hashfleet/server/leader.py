@@ -47,12 +47,23 @@ Hook = Callable[[], Awaitable[None]]
 Connect = Callable[..., Awaitable[Any]]
 
 
+# Query parameters of the store's URL that mean the same to the lock's DSN. Others are the
+# engine's (prepared_statement_cache_size…): asyncpg would send them to PostgreSQL as
+# settings, and the lock's connection would fail ("unrecognized configuration parameter").
+_DSN_PARAMS = frozenset(
+    {"sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "target_session_attrs"}
+)
+
+
 def lock_dsn(db_url: str) -> str | None:
     """The libpq DSN for the lock's connection, or None when the store is not PostgreSQL."""
     url = make_url(db_url)
     if url.get_backend_name() != "postgresql":
         return None
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    query = {k: v for k, v in url.query.items() if k in _DSN_PARAMS}
+    if "ssl" in url.query and "sslmode" not in query:
+        query["sslmode"] = url.query["ssl"]  # the asyncpg dialect's spelling
+    return url.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
 
 
 class Leadership:
