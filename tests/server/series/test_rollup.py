@@ -248,3 +248,27 @@ async def test_retention_prunes_each_level_by_its_age(env: Env) -> None:
     assert "stat-1D" not in deleted  # daily entries are kept for ever
     assert await env.tail(key="stat-5m") == []
     assert len(await env.tail(key="stat-1D")) == 1
+
+
+async def test_a_takeover_rebuilds_what_a_follower_missed_and_counts_each_row_once(
+    env: Env,
+) -> None:
+    # A follower folds rows from notices, which are at most once. When it takes over, the
+    # open bucket is rebuilt from the store: rows it never heard of count, and rows whose
+    # notice comes during or after the rebuild are not counted twice.
+    await env.rollup.flush(now=T0 + 60_000)  # the old leader's mark
+    follower = Rollup(env.engine, env.live, env.spec, OFFSETS)
+    await follower.load(now=T0 + 60_000)
+    follower.follow()
+    heard = [row("m1", T0 + 61_000 + i, 100, seq=100 + i) for i in range(3)]
+    missed = [row("m2", T0 + 62_000 + i, 50, seq=200 + i) for i in range(4)]
+    await store_snapshots(env.engine, heard + missed)
+    follower.observe(heard)  # the notices of `missed` were lost
+    await follower.lead()
+    follower.observe(heard + missed)  # late notices of rows the rebuild folded: no effect
+    later = [row("m1", T0 + 63_000, 100, seq=300)]
+    await store_snapshots(env.engine, later)
+    follower.observe(later)  # a new row after the takeover: counted
+    await follower.flush(now=T0 + 2 * STEP_MS)
+    [e] = await env.tail(key="stat-5m", aggrFields={"things_cnt": 1})
+    assert e["aggrCount"] == 3 + 4 + 1

@@ -66,6 +66,8 @@ LEVELS: tuple[tuple[str, int, str], ...] = (
 )
 LEVEL_MS = {"stat-5m": STEP_MS, "stat-30m": 1_800_000, "stat-3h": 10_800_000, "stat-1D": DAY_MS}
 CLOSED_KEY = "rollup_closed_until"
+# How long after a takeover's rebuild the rows it folded are told apart from notices.
+REBUILD_DEDUPE_MS = 60_000
 # Tags naming a single thing: its history is the thing-5m log, not a tag rollup.
 _PER_THING_TAGS = ("id-", "code-")
 
@@ -116,11 +118,31 @@ class Rollup:
         self._lock = asyncio.Lock()
         self.buckets_flushed = 0
         self.leading = True
+        # A takeover's rebuild from the store (see lead): keys of the rows it folded, and
+        # of the rows observed while it ran, so that none is folded twice.
+        self._rebuilt: set[tuple[str, int]] | None = None
+        self._observed: set[tuple[str, int]] | None = None
+        self._dedupe_until = 0  # ms: the keys are dropped at the first flush after this
 
     # -- ingest ---------------------------------------------------------------------------
 
     def observe(self, rows: Iterable[dict[str, Any]]) -> None:
         """Fold newly stored snapshot rows into their buckets."""
+        if self._rebuilt is not None and self._observed is not None:
+            rows = [r for r in rows if not self._already_rebuilt(r)]
+        self._fold(rows)
+
+    def _already_rebuilt(self, row: dict[str, Any]) -> bool:
+        spool_id, seq = row.get("spool_id"), row.get("seq")
+        if spool_id is None or seq is None or self._rebuilt is None or self._observed is None:
+            return False
+        key = (str(spool_id), int(seq))
+        if key in self._rebuilt:
+            return True
+        self._observed.add(key)
+        return False
+
+    def _fold(self, rows: Iterable[dict[str, Any]]) -> None:
         for row in rows:
             doc = self.live.things.get(row["thing_id"])
             if doc is None:
@@ -153,17 +175,29 @@ class Rollup:
 
     async def _rebuild(self) -> None:
         stmt = (
-            select(snapshots.c.thing_id, snapshots.c.ts, snapshots.c.err, snapshots.c.snap)
+            select(
+                snapshots.c.spool_id,
+                snapshots.c.seq,
+                snapshots.c.thing_id,
+                snapshots.c.ts,
+                snapshots.c.err,
+                snapshots.c.snap,
+            )
             .where(snapshots.c.ts >= self.closed_until)
             .execution_options(yield_per=5000)
         )
         count = 0
         async with self.engine.connect() as conn:
             result = await conn.stream(stmt)
-            async for thing_id, ts, err, snap in result:
+            async for spool_id, seq, thing_id, ts, err, snap in result:
+                if self._rebuilt is not None and self._observed is not None:
+                    key = (str(spool_id), int(seq))
+                    if key in self._observed:
+                        continue  # folded already: its notice came while the rebuild ran
+                    self._rebuilt.add(key)
                 if isinstance(snap, (str, bytes)):
                     snap = json_loads(snap)
-                self.observe([{"thing_id": thing_id, "ts": ts, "err": err, "snap": snap}])
+                self._fold([{"thing_id": thing_id, "ts": ts, "err": err, "snap": snap}])
                 count += 1
         if count:
             log.info("rollups: rebuilt unflushed buckets from %d stored snapshots", count)
@@ -216,8 +250,29 @@ class Rollup:
             return dropped
 
     async def lead(self) -> None:
-        """Take over flushing: buckets below the stored mark are the old leader's (done)."""
-        await self.trim()
+        """Take over flushing: the open buckets are rebuilt from the store.
+
+        What this server folded as a follower may lack rows whose notice it missed (notices
+        are at most once) or that were committed between its start-up rebuild and its
+        subscription; flushing that would undercount for good. Rows observed while the
+        rebuild runs, and notices of rebuilt rows that come after it, are folded once: both
+        sides are told apart by ``(spool_id, seq)`` until the open buckets are flushed.
+        """
+        mark = await self._stored_mark()
+        async with self._lock:
+            if mark is not None and mark > self.closed_until:
+                self.closed_until = mark
+            self._open.clear()
+            self._late.clear()  # the old leader merged those, or they are in the rebuild
+            self._rebuilt, self._observed = set(), set()
+            try:
+                await self._rebuild()
+            except Exception:
+                self._rebuilt = self._observed = None
+                raise
+            # A notice comes within seconds of its commit (3 s seen under load): a minute
+            # of keys is plenty, and costs ~100 bytes a row of one or two buckets.
+            self._dedupe_until = now_ms() + REBUILD_DEDUPE_MS
         self.leading = True
 
     def follow(self) -> None:
@@ -230,6 +285,8 @@ class Rollup:
         """Write every bucket that is over (and every late one); returns how many."""
         async with self._lock:
             now = now_ms() if now is None else now
+            if self._rebuilt is not None and now_ms() > self._dedupe_until:
+                self._rebuilt = self._observed = None
             limit = bucket_of(now - self.grace_ms)
             due = sorted(b for b in self._open if b + STEP_MS <= limit)
             late = sorted(self._late)
