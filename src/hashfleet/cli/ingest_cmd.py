@@ -49,19 +49,8 @@ def ingest_worker(
 async def run_worker(settings: Settings, workers: int) -> None:
     """Run ``workers`` consumer loops until SIGINT/SIGTERM."""
     engine = create_engine(settings.db_url)
-    nats_bus = NatsBus(
-        settings.bus,
-        stream=settings.nats_stream,
-        subject=settings.nats_subject,
-        consumer=settings.nats_consumer,
-        workers=workers,
-        max_rows=settings.ingest_max_batch,
-        max_bytes=settings.nats_max_bytes,
-        max_age_s=settings.nats_max_age_s,
-        duplicate_window_s=settings.nats_duplicate_window_s,
-        ack_wait_s=settings.nats_ack_wait_s,
-        replicas=settings.nats_replicas,
-        name=f"hashfleet-ingest-worker@{socket.gethostname()}",
+    nats_bus = NatsBus.from_settings(
+        settings, workers=workers, name=f"hashfleet-ingest-worker@{socket.gethostname()}"
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

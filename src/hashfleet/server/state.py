@@ -229,19 +229,7 @@ def make_bus(settings: Settings) -> Bus:
     if not settings.bus or settings.bus == "embedded":
         return EmbeddedBus(max_rows=settings.ingest_max_batch)
     if settings.bus.startswith(("nats://", "tls://")):
-        return NatsBus(
-            settings.bus,
-            stream=settings.nats_stream,
-            subject=settings.nats_subject,
-            consumer=settings.nats_consumer,
-            workers=settings.ingest_workers,
-            max_rows=settings.ingest_max_batch,
-            max_bytes=settings.nats_max_bytes,
-            max_age_s=settings.nats_max_age_s,
-            duplicate_window_s=settings.nats_duplicate_window_s,
-            ack_wait_s=settings.nats_ack_wait_s,
-            replicas=settings.nats_replicas,
-        )
+        return NatsBus.from_settings(settings)
     raise BadRequest(
         f"unknown bus {settings.bus!r}: use 'embedded' or nats://host:port",
         code="ERR_CONFIG_INVALID",

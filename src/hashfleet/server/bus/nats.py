@@ -42,6 +42,7 @@ from nats.js.api import (
 )
 
 from hashfleet.core.errors import HashfleetError
+from hashfleet.core.settings import Settings
 from hashfleet.core.tasks import cancel_all
 from hashfleet.server.bus.base import Handler, Listener, Rows
 from hashfleet.server.ingest.worker import (
@@ -114,6 +115,27 @@ class NatsBus:
     keep their spool: nothing is dropped), ``max_age_s`` (0 = never expire), and a
     ``duplicate_window_s`` for resends.
     """
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, workers: int | None = None, name: str = "hashfleet-server"
+    ) -> NatsBus:
+        """The bus the settings describe (``workers``: consumer loops, the settings' by
+        default) — for the server and for ``hashfleet ingest-worker`` alike."""
+        return cls(
+            settings.bus,
+            stream=settings.nats_stream,
+            subject=settings.nats_subject,
+            consumer=settings.nats_consumer,
+            workers=settings.ingest_workers if workers is None else workers,
+            max_rows=settings.ingest_max_batch,
+            max_bytes=settings.nats_max_bytes,
+            max_age_s=settings.nats_max_age_s,
+            duplicate_window_s=settings.nats_duplicate_window_s,
+            ack_wait_s=settings.nats_ack_wait_s,
+            replicas=settings.nats_replicas,
+            name=name,
+        )
 
     def __init__(
         self,

@@ -23,10 +23,10 @@ from hashfleet.server.live.lookup import ThingLookup
 from hashfleet.server.live.status import summary_row
 
 FLEET = "fleet"
-# A query an index narrows to under 1/_FEW_RATIO of the things sorts its candidates itself.
-_FEW_RATIO = 8
 AGGREGATES = "aggregates"
 THING_PREFIX = "thing:"
+# A query an index narrows to under 1/_FEW_RATIO of the things sorts its candidates itself.
+_FEW_RATIO = 8
 
 log = logging.getLogger(__name__)
 

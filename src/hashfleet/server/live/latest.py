@@ -58,6 +58,8 @@ class Hot(msgspec.Struct, frozen=True, gc=False):
 
 
 _EMPTY_HOT = Hot()
+# A snapshot of JSON null in every form it comes in (compared without copying a raw one).
+_NULLS = (b"null", "null", msgspec.Raw(b"null"))
 
 # Paths below ``last`` answered from Hot without decoding (same names as in the snapshot).
 _HOT_PATHS: dict[tuple[str, ...], str] = {
@@ -170,7 +172,7 @@ class Latest(Mapping[str, Any], Resolvable):
         err = row.get("err")
         doc = row.get("doc")
         raw = row.get("snap")
-        if raw in (b"null", "null") or (isinstance(raw, msgspec.Raw) and bytes(raw) == b"null"):
+        if raw in _NULLS:
             raw = None  # a failed poll's state, read from the store as JSON text
         if doc is None and raw is None:
             # The poll failed: keep the identity we knew, report the status the error implies.
