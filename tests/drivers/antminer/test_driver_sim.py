@@ -102,7 +102,7 @@ async def test_hang_is_a_timeout() -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
         with pytest.raises(DeviceTimeout):
-            await collect(driver(farm, timeout=0.3))
+            await collect(driver(farm, timeout=1.0))
         assert loop.time() - start < 1.5
 
 
@@ -222,7 +222,7 @@ async def test_write_commands_answer_cgminer_status_codes() -> None:
 
 async def test_faults_switch_at_run_time_and_heal() -> None:
     async with farm_of(1, 10) as farm:
-        drv, address = driver(farm, timeout=0.3), farm.devices[0].address
+        drv, address = driver(farm, timeout=1.0), farm.devices[0].address
         for fault, error in (("refuse", DeviceOffline), ("garbage", DeviceReplyInvalid),
                              ("hang", DeviceTimeout)):  # fmt: skip
             farm.set_fault(address, fault)

@@ -47,7 +47,7 @@ async def test_poll(sim: BraiinsSim) -> None:
 async def test_transport_faults(sim: BraiinsSim, fault: str, error: type[Exception]) -> None:
     sim.set_fault(fault)
     with pytest.raises(error):
-        await asyncio.wait_for(driver(sim, timeout=0.3).collect(), WAIT)
+        await asyncio.wait_for(driver(sim, timeout=1.0).collect(), WAIT)
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,7 @@ async def test_normal_poll_of_both_versions() -> None:
 
 async def test_refuse_hang_garbage() -> None:
     sim = BzminerSim("127.96.1.3", seed=4)
-    async with serving(sim), driver(sim, timeout=0.3) as drv:
+    async with serving(sim), driver(sim, timeout=1.0) as drv:
         await collect(drv)
         sim.set_fault("refuse")
         with pytest.raises(DeviceOffline):

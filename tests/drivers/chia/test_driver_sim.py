@@ -108,7 +108,7 @@ async def test_content_faults() -> None:
 
 async def test_transport_faults() -> None:
     async with farm(5) as sim:
-        drv = driver(sim, timeout=0.3)
+        drv = driver(sim, timeout=1.0)
         try:
             sim.set_fault("refuse")
             with pytest.raises(DeviceOffline):

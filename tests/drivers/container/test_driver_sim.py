@@ -144,7 +144,7 @@ async def test_content_faults() -> None:
 
 
 async def test_transport_faults() -> None:
-    async with containers(4, ["Hydro 40ft (1 MW)"]) as (sim,), driver(sim, timeout=0.3) as drv:
+    async with containers(4, ["Hydro 40ft (1 MW)"]) as (sim,), driver(sim, timeout=1.0) as drv:
         for fault, error in (("garbage", DeviceReplyInvalid), ("hang", DeviceTimeout),
                              ("refuse", DeviceOffline)):  # fmt: skip
             sim.set_fault(fault)

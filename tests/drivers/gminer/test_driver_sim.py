@@ -43,7 +43,7 @@ async def rig(
     server = HttpSimServer()
     await asyncio.wait_for(server.add(sim), WAIT)
     drv = GminerDriver(DriverOptions(family="gminer", address=sim.address,
-                                     timeout=0.3 if short else 3.0))  # fmt: skip
+                                     timeout=1.0 if short else 3.0))  # fmt: skip
     try:
         yield sim, drv
     finally:

@@ -127,7 +127,7 @@ async def test_refused_panel_is_offline_and_recovers() -> None:
 
 
 async def test_hang_is_a_timeout() -> None:
-    async with panels(4, ["KS0"]) as (sim,), driver(sim, timeout=0.3) as drv:
+    async with panels(4, ["KS0"]) as (sim,), driver(sim, timeout=1.0) as drv:
         sim.set_fault("hang")
         loop = asyncio.get_running_loop()
         start = loop.time()

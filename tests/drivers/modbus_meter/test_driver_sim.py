@@ -97,7 +97,7 @@ async def test_energy_grows_and_old_firmware_is_asked_once() -> None:
 
 
 async def test_refuse_hang_garbage_then_recover() -> None:
-    async with meters(2, ["SDM630 v2 (30 kW)"]) as (sim,), driver(sim, timeout=0.3) as drv:
+    async with meters(2, ["SDM630 v2 (30 kW)"]) as (sim,), driver(sim, timeout=1.0) as drv:
         await collect(drv)
         sim.set_fault("refuse")
         with pytest.raises(DeviceOffline):

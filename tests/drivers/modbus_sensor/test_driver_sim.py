@@ -69,7 +69,7 @@ async def test_overheat_and_broken_probe() -> None:
 
 
 async def test_transport_faults() -> None:
-    async with sensors(2, ["XY-MD02 (hall)"]) as (sim,), driver(sim, timeout=0.3) as drv:
+    async with sensors(2, ["XY-MD02 (hall)"]) as (sim,), driver(sim, timeout=1.0) as drv:
         for fault, error in (("garbage", DeviceReplyInvalid), ("hang", DeviceTimeout),
                              ("refuse", DeviceOffline)):  # fmt: skip
             sim.set_fault(fault)

@@ -99,7 +99,7 @@ async def test_pool_down_is_maintenance() -> None:
 
 async def test_transport_faults() -> None:
     async with pool(5, "braiins") as sim:
-        drv = driver(sim, timeout=0.3)
+        drv = driver(sim, timeout=1.0)
         try:
             sim.set_fault("refuse")
             with pytest.raises(DeviceOffline):

@@ -75,7 +75,7 @@ async def test_normal_poll_gpu_and_cpu() -> None:
 
 async def test_refuse_hang_garbage() -> None:
     sim = SrbminerSim("127.96.2.3", seed=4)
-    async with serving(sim), driver(sim, timeout=0.3) as drv:
+    async with serving(sim), driver(sim, timeout=1.0) as drv:
         await collect(drv)
         sim.set_fault("refuse")
         with pytest.raises(DeviceOffline):

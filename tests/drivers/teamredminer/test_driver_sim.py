@@ -72,7 +72,7 @@ async def test_joined_poll_and_single_command_fallback() -> None:
 async def test_refuse_hang_garbage() -> None:
     sim = TeamRedMinerSim("127.96.3.3", seed=4)
     async with serving(sim):
-        drv = driver(sim, timeout=0.3)
+        drv = driver(sim, timeout=1.0)
         await collect(drv)
         sim.set_fault("refuse")
         with pytest.raises(DeviceOffline):

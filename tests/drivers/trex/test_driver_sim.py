@@ -51,7 +51,7 @@ async def rig(
     sim = TrexSim(f"127.95.2.{host}", seed=host, clock=clock or FakeClock(), **kw)
     server = HttpSimServer()
     await asyncio.wait_for(server.add(sim), WAIT)
-    opts = DriverOptions(family="trex", address=sim.address, timeout=0.3 if short else 3.0,
+    opts = DriverOptions(family="trex", address=sim.address, timeout=1.0 if short else 3.0,
                          password=login if login is not None else sim.password)  # fmt: skip
     drv = TrexDriver(opts)
     try:

@@ -59,7 +59,7 @@ async def test_poll(sim: VnishSim, drv: VnishDriver) -> None:
 )
 async def test_transport_faults(sim: VnishSim, fault: str, error: type[Exception]) -> None:
     sim.set_fault(fault)
-    d = make(sim, timeout=0.3)
+    d = make(sim, timeout=1.0)
     try:
         with pytest.raises(error):
             await asyncio.wait_for(d.collect(), WAIT)

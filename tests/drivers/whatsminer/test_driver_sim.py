@@ -97,7 +97,7 @@ async def test_normal_poll_of_each_preset() -> None:
 @pytest.mark.parametrize("api", APIS)
 async def test_transport_faults(api: str) -> None:
     async with miners(1 + APIS.index(api), ["M60"]) as (sim,):
-        drv = driver(sim, api, timeout=0.3)
+        drv = driver(sim, api, timeout=1.0)
         sim.set_fault("refuse")
         with pytest.raises(DeviceOffline):
             await collect(drv)

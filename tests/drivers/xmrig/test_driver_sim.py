@@ -102,7 +102,7 @@ async def test_refused_rig_is_offline_and_its_neighbour_is_not_disturbed() -> No
 
 
 async def test_hang_is_a_timeout_and_garbage_is_invalid() -> None:
-    async with rigs(1, 2) as farm, driver(farm, timeout=0.3) as drv:
+    async with rigs(1, 2) as farm, driver(farm, timeout=1.0) as drv:
         farm.set_fault(farm.devices[0].address, "hang")
         with pytest.raises(DeviceTimeout):
             await collect(drv)
