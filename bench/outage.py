@@ -327,8 +327,7 @@ def print_outage(v: dict[str, Any]) -> None:
          f"{mb(disk_end)} = file {mb(v['db_end'])} + WAL {mb(v['wal_end'])} "
          f"({disk_end / max(len(outage_items), 1):,.0f} B/item on disk, payloads "
          f"{v['payload_end'] / max(len(outage_items), 1):,.0f} B/item); "
-         f"{mb(v['disk_before'])} before, {mb(v['disk_after'])} after the drain (SQLite keeps "
-         "the freed pages)"),
+         f"{mb(v['disk_before'])} before, {mb(v['disk_after'])} after the drain (file + WAL)"),
         ("agent RSS",
          f"{rss_before / 1024:,.1f} MB before; during: median {statistics.median(rss) / 1024:,.1f}"
          f" MB, max {max(rss) / 1024:,.1f} MB; end {v['rss_end'] / 1024:,.1f} MB (VmHWM "

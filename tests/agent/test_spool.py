@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from hashfleet.agent import spool as spool_module
 from hashfleet.agent.spool import Spool, build_batch, encode_item
 from hashfleet.wire.codec import json_loads
 from hashfleet.wire.messages import IngestBatch
@@ -57,3 +60,31 @@ def test_build_batch_is_a_valid_wire_batch(tmp_path: Path) -> None:
     assert json_loads(batch.items[0].snap) == {"stats": {"hashrate": 1.5}}
     assert json_loads(batch.items[1].snap) is None
     assert json_loads(raw)["v"] == 1
+
+
+def test_a_drained_backlog_gives_the_disk_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool_module, "COMPACT_FREE_BYTES", 1024 * 1024)
+    monkeypatch.setattr(spool_module, "COMPACT_LIVE_BYTES", 256 * 1024)
+    path = tmp_path / "s.db"
+    spool = Spool(path)
+    snap = {"stats": {"status": "online", "note": "x" * 900}}
+    for start in range(0, 4000, 500):  # ~4 MB spooled during an "outage"
+        spool.append([encode_item(f"t{i}", i, snap, None) for i in range(start, start + 500)])
+    full = spool.size_bytes()
+    assert full > 4_000_000
+    spool.ack(1000)  # a quarter drained: too much left to copy yet
+    assert spool.compactions == 0 and spool.size_bytes() == full
+    spool.ack(3990)
+    assert spool.compactions == 1
+    assert spool.size_bytes() < 100_000 and path.stat().st_size < 100_000
+    wal = path.with_name(path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size < 100_000
+    # What was left is intact, and sequence numbers go on where they were.
+    assert [s for s, _ in spool.peek(20)] == list(range(3991, 4001))
+    assert json.loads(spool.peek(1)[0][1])["thing_id"] == "t3990"
+    spool.append([encode_item("new", 1, None, None)])
+    spool.close()
+    again = Spool(path)
+    assert again.peek(20)[-1][0] == 4001 and again.pending() == 11

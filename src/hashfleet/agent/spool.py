@@ -3,6 +3,10 @@
 Sequence numbers come from AUTOINCREMENT, so they are never reused even after deletes;
 with the spool's own random id they form the idempotency key the server dedupes on.
 Writes are small batched transactions, fast enough to run on the event loop.
+
+After a long outage the file holds the whole backlog; once the server has acknowledged
+most of it, the file is rewritten to what is left (``VACUUM``), and the write-ahead log is
+kept under :data:`WAL_LIMIT` bytes, so the disk an outage took is given back.
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 
+# The file is rewritten when its free pages are over this many bytes and what it still
+# holds is under COMPACT_LIVE_BYTES (the rewrite copies that, on the event loop: ~30 ms).
+COMPACT_FREE_BYTES = 16 * 1024 * 1024
+COMPACT_LIVE_BYTES = 4 * 1024 * 1024
+# The write-ahead log is cut back to this size after each checkpoint.
+WAL_LIMIT = 16 * 1024 * 1024
+
+
 class Spool:
     """Append, peek in order, delete up to an acknowledged sequence number."""
 
@@ -33,7 +45,9 @@ class Spool:
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL survives a kill -9 of the agent; only an OS crash may lose the last writes.
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
         self._db.executescript(_SCHEMA)
+        self.compactions = 0
         row = self._db.execute("SELECT value FROM meta WHERE key='spool_id'").fetchone()
         if row is None:
             self.spool_id = uuid.uuid4().hex
@@ -65,7 +79,32 @@ class Spool:
     def ack(self, upto_seq: int) -> int:
         """Delete every item with ``seq <= upto_seq``; returns how many went."""
         cur = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (upto_seq,))
+        if cur.rowcount:
+            self._compact_if_mostly_free()
         return cur.rowcount
+
+    def size_bytes(self) -> int:
+        """The database file's size (pages in use and free), without its write-ahead log."""
+        pages = int(self._db.execute("PRAGMA page_count").fetchone()[0])
+        return pages * self._page_size()
+
+    def _page_size(self) -> int:
+        return int(self._db.execute("PRAGMA page_size").fetchone()[0])
+
+    def _compact_if_mostly_free(self) -> None:
+        """Rewrite the file to its live items when a drained backlog left it mostly free.
+
+        Costs a copy of what is still spooled, so only once little is; checked from the
+        header only, so it is cheap on every acknowledgement.
+        """
+        free = int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
+        pages = int(self._db.execute("PRAGMA page_count").fetchone()[0])
+        page = self._page_size()
+        if free * page < COMPACT_FREE_BYTES or (pages - free) * page > COMPACT_LIVE_BYTES:
+            return
+        self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.compactions += 1
 
     def pending(self) -> int:
         """How many items wait for an acknowledgement."""
