@@ -9,7 +9,11 @@ import msgspec
 
 
 def _enc_hook(obj: Any) -> Any:
-    # Read-only mappings (the live index's packed latest snapshot) encode as their dict.
+    # A JSON object the live index keeps encoded (``PackedObject``) is written as it is.
+    packed = getattr(obj, "packed_json", None)
+    if packed is not None:
+        return msgspec.Raw(packed)
+    # Other read-only mappings (the live index's latest snapshot) encode as their dict.
     if isinstance(obj, Mapping):
         return dict(obj)
     raise NotImplementedError(f"cannot encode {type(obj).__name__} as JSON")

@@ -13,7 +13,8 @@ from hashfleet.drivers.base import DriverOptions
 from hashfleet.drivers.host.readings import HostReader
 from hashfleet.drivers.registry import create_driver
 from hashfleet.drivers.rig.driver import RigDriver
-from hashfleet.server.live.aggregates import Aggregates, contribution_of
+from hashfleet.server.live.aggregates import Aggregates
+from hashfleet.server.live.latest import hot_of
 from hashfleet.sim.xmrig import XmrigServer, XmrigSim
 
 WAIT = 10.0
@@ -64,7 +65,7 @@ async def test_one_snapshot_holds_both_programs(two_miners: tuple[XmrigSim, Xmri
     assert [b.index for b in s.hashboards] == [0, 1] and len(s.pools) == 2
     # Fleet aggregates count each stream under its own algorithm, never summed together.
     agg = Aggregates()
-    agg.apply("r", "rig", contribution_of({"last": {"snap": snap.to_dict()}}))
+    agg.apply("r", "rig", hot_of({"snap": snap.to_dict()}))
     assert set(agg.hashrate_by_algorithm) == {"rx/0", "ghostrider"}
     assert agg.hashrate_by_coin["RTM"] == int(s.streams[1].hashrate or 0)
 

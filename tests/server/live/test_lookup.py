@@ -44,6 +44,7 @@ STEPS = st.lists(
         st.tuples(st.just("tags"), st.integers(0, 11), st.lists(st.sampled_from(TAGS))),
         st.tuples(st.just("retag"), st.integers(0, 11), st.lists(st.sampled_from(TAGS))),
         st.tuples(st.just("forget"), st.integers(0, 11)),
+        st.tuples(st.just("register"), st.integers(0, 11), st.lists(st.sampled_from(TAGS))),
         st.tuples(st.just("sweep")),
     ),
     max_size=25,
@@ -80,6 +81,8 @@ def test_indexes_answer_like_a_scan(steps: list[tuple[Any, ...]], queries: list[
             live.put_thing(doc)
         elif step[0] == "forget":
             live.remove_thing(f"t{step[1]:02d}")
+        elif step[0] == "register" and f"t{step[1]:02d}" not in live.things:
+            live.put_thing(_doc(step[1], step[2]))  # forgotten, then registered again
         elif step[0] == "sweep":
             live.sweep(now=ts + 5)
         for query, sort, offset, limit in queries:
@@ -91,3 +94,23 @@ def test_indexes_answer_like_a_scan(steps: list[tuple[Any, ...]], queries: list[
             want = (sort_docs(matched, sort) if sort else matched)[offset : offset + limit]
             got = registry.select(query, sort, offset, limit)
             assert [d["id"] for d in got] == [d["id"] for d in want], (query, sort)
+
+
+def test_forgetting_most_things_compacts_the_tag_positions() -> None:
+    live = LiveIndex()
+    live.load(_doc(i, ["a", "b"] if i % 2 else ["a"]) for i in range(10))
+    registry = Registry(None, live)  # type: ignore[arg-type]
+    for i in range(6):
+        live.remove_thing(f"t{i:02d}")
+    # More forgotten than left: positions renumbered, the forgotten ones gone.
+    assert live.lookup.pos == {"t06": 0, "t07": 1, "t08": 2, "t09": 3}
+    assert list(live.lookup.by_tag["a"]) == [0, 1, 2, 3]
+    assert list(live.lookup.by_tag["b"]) == [1, 3]
+    live.put_thing(_doc(3, ["b"]))
+    assert [d["id"] for d in registry.select({"tags": "b"}, None, 0, 10)] == ["t07", "t09", "t03"]
+    assert [d["id"] for d in registry.select({"tags": "a"}, None, 0, 10)] == [
+        "t06",
+        "t07",
+        "t08",
+        "t09",
+    ]

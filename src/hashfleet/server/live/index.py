@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Protocol
 
 from hashfleet.core.clock import now_ms
 from hashfleet.model.snapshot import STATUS_OFFLINE
-from hashfleet.server.live.aggregates import Aggregates, contribution_of
+from hashfleet.server.live.aggregates import Aggregates
 from hashfleet.server.live.channels import ChannelHub
-from hashfleet.server.live.latest import Latest
+from hashfleet.server.live.latest import Latest, hot_of
 from hashfleet.server.live.lookup import ThingLookup
+from hashfleet.server.live.packed import PackedObject
 from hashfleet.server.live.status import summary_row
 
 FLEET = "fleet"
@@ -27,8 +29,17 @@ AGGREGATES = "aggregates"
 THING_PREFIX = "thing:"
 # A query an index narrows to under 1/_FEW_RATIO of the things sorts its candidates itself.
 _FEW_RATIO = 8
+# Tags the registry gives each thing that no other thing carries (registry.default_tags).
+_UNIQUE_TAGS = ("id-", "code-")
 
 log = logging.getLogger(__name__)
+
+
+def _shared(tag: Any) -> Any:
+    """One copy of a tag many things carry (not of the registry's own id-/code- tags)."""
+    if tag.__class__ is not str or tag.startswith(_UNIQUE_TAGS):
+        return tag
+    return sys.intern(tag)
 
 
 class ChannelProvider(Protocol):
@@ -68,8 +79,21 @@ class LiveIndex:
         self.sweep()
 
     def put_thing(self, doc: dict[str, Any]) -> None:
-        """Add or replace a thing's registry document, keeping its latest snapshot."""
+        """Add or replace a thing's registry document, keeping its latest snapshot.
+
+        ``info`` and ``opts`` are kept encoded (:class:`PackedObject`); the strings many
+        things share (type, rack, tags) are kept once.
+        """
         old = self.things.get(doc["id"])
+        for key in ("info", "opts"):
+            if key in doc:
+                doc[key] = PackedObject.pack(doc[key])
+        for key in ("type", "rack"):
+            if doc.get(key).__class__ is str:
+                doc[key] = sys.intern(doc[key])
+        tags = doc.get("tags")
+        if tags.__class__ is list:
+            doc["tags"] = [_shared(t) for t in tags]
         if "last" not in doc:
             doc["last"] = old.get("last") if old else None
         elif doc["last"] is not None and doc["last"].get("ts") is not None:
@@ -180,17 +204,21 @@ class LiveIndex:
         ``want``: how many matches the caller needs (it stops there). A scan in index order
         that finds them early beats putting a large indexed set in order first.
         """
-        ids = self.lookup.narrow(query)
-        if ids is None:
+        found = self.lookup.narrow(query)
+        if found is None:
             return self.things.values()
-        if want is not None and len(ids) < len(self.things):
-            # Matches are ~len(ids)/N of the things: a scan reads want * N / len(ids) of them;
-            # the index sorts len(ids) ids (~a third of a match test each) and tests them.
-            scan = len(self.things) if want >= len(ids) else want * len(self.things) / len(ids)
-            if len(ids) / 3 + min(want, len(ids)) >= scan:
-                return self.things.values()
         things = self.things
-        return [things[i] for i in self.lookup.in_order(ids)]
+        if found.presorted:
+            # One tag's things, kept in index order: read until the caller has enough.
+            return (things[i] for i in found.in_order())
+        if want is not None and len(found) < len(things):
+            # Matches are ~len/N of the things: a scan reads want * N / len of them; the
+            # index sorts its len ids (~a third of a match test each) and tests them.
+            n = len(found)
+            scan = len(things) if want >= n else want * len(things) / n
+            if n / 3 + min(want, n) >= scan:
+                return things.values()
+        return [things[i] for i in found.in_order()]
 
     def sorted_things(self, sort: Any, query: Any = None) -> Iterator[dict[str, Any]] | None:
         """All things in the order of ``sort`` when it is one key with a sorted view
@@ -218,7 +246,7 @@ class LiveIndex:
         ``doc`` itself (a snapshot or the sweep changed only its ``last``)."""
         thing_id = doc["id"]
         self.lookup.update(doc, doc if old is None and thing_id in self.lookup.pos else old)
-        if self.aggregates.apply(thing_id, str(doc.get("type")), contribution_of(doc)):
+        if self.aggregates.apply(thing_id, str(doc.get("type")), hot_of(doc.get("last"))):
             self.hub.mark(AGGREGATES, "all")
         self.hub.mark(FLEET, thing_id)
         self.hub.mark(THING_PREFIX + thing_id, "doc")

@@ -102,8 +102,10 @@ def candidates(
         if thing_id in exclude or not doc.get("rack") or not pred(doc):
             continue
         hot = hot_of(doc.get("last"))
+        if hot.status != STATUS_ONLINE:
+            continue
         family = (doc.get("opts") or {}).get("family")
-        if hot.status != STATUS_ONLINE or not isinstance(family, str):
+        if not isinstance(family, str):
             continue
         if METHOD not in family_capabilities(family) or not can_write(str(doc.get("type"))):
             continue

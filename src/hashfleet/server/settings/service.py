@@ -33,6 +33,7 @@ from hashfleet.server.audit.redact import redact
 from hashfleet.server.auth.principal import Principal
 from hashfleet.server.bus.base import Announce
 from hashfleet.server.live.index import LiveIndex
+from hashfleet.server.live.packed import unpack
 from hashfleet.server.query.paths import project
 from hashfleet.server.settings.config import (
     apply_global_patch,
@@ -166,7 +167,7 @@ class SiteSettings:
             per_rack.setdefault(str(rack_id), {})[str(doc["id"])] = {
                 "code": doc.get("code"),
                 "type": ttype,
-                "opts": redact_opts(doc.get("opts") or {}),
+                "opts": redact_opts(unpack(doc.get("opts")) or {}),
             }
         order = [r["id"] for r in await rack_store.list_racks(self.engine)]
         return [{"rackId": r, "requestValue": per_rack[r]} for r in order if r in per_rack]

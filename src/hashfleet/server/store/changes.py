@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from hashfleet.server.live.packed import unpack
 from hashfleet.server.store.tables import thing_changes
 
 REGISTER = "register"
@@ -66,7 +67,7 @@ def thing_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for field in DIFF_FIELDS:
-        _diff_values(field, before.get(field) or {}, after.get(field) or {}, out)
+        _diff_values(field, unpack(before.get(field)) or {}, unpack(after.get(field)) or {}, out)
     old_tags = list(before.get("tags") or [])
     new_tags = list(after.get("tags") or [])
     added = [t for t in new_tags if t not in old_tags]
