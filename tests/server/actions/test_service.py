@@ -222,3 +222,40 @@ async def test_batches_queries_and_cancel(engine: AsyncEngine) -> None:
     assert len(got["cancelled"]) == 4 and got["voting"] == []
     assert len(await action_store.actions_of_batch(engine, uid)) == 3
     await service.stop()
+
+
+async def test_votes_at_once_on_two_servers_are_all_counted(engine: AsyncEngine) -> None:
+    one = await setup(engine)
+    await fleet(one)
+    await one.registry.register_rack("rack-c", "miner", {"actionVotes": {"*": {"reqVotesPos": 5}}})
+    await one.registry.register_things(
+        [{"rack": "rack-c", "id": "c0", "opts": {"family": "antminer", "address": "10.0.9.9"}}]
+    )
+    two = await setup(engine)
+    heard: list[Any] = []
+
+    async def announce(kind: str, data: dict[str, Any]) -> None:
+        heard.append(data)
+
+    one.announce = two.announce = announce  # two servers on one store
+    aid = (await one.push(ANN, {"rack": "rack-c"}, "reboot", []))["id"]
+    dan = Principal(kind="user", name="dan", role="operator")
+    eve = Principal(kind="user", name="eve", role="operator")
+    # Each server reads the action, then writes it: without a compare-and-set the later
+    # write would drop the other server's vote.
+    votes = [one.vote(BOB, aid, True), two.vote(CID, aid, True), one.vote(dan, aid, True)]
+    await asyncio.gather(*votes, two.vote(eve, aid, True))
+    stored = await action_store.get_action(engine, aid)
+    assert stored is not None
+    assert stored["votes"] == {"ann": True, "bob": True, "cid": True, "dan": True, "eve": True}
+    assert stored["state"] == "ready" and len(heard) == 5  # the push, then each vote
+    # A cancel on a server whose copy is older than the store (a vote on the other server
+    # it has not heard of): written over the stored version, the vote kept in it.
+    other = (await one.push(ANN, {"rack": "rack-c"}, "reboot", []))["id"]
+    await two.vote(BOB, other, True)
+    assert await one.cancel_many(ANN, [other]) == 1
+    final = await action_store.get_action(engine, other)
+    assert final is not None and final["state"] == "cancelled"
+    assert final["votes"] == {"ann": True, "bob": True}
+    await one.stop()
+    await two.stop()

@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.core.clock import now_ms
-from hashfleet.core.errors import BadRequest, NotFound
+from hashfleet.core.errors import BadRequest, Conflict, NotFound
 from hashfleet.core.ids import new_id
 from hashfleet.server.actions import machine
 from hashfleet.server.actions.model import (
@@ -74,6 +74,9 @@ MAX_QUERY_LIMIT = 1000
 MAX_QUERY_SCAN = 20_000
 _SCAN_PAGE = 500
 _FILTER_KEYS = ("gt", "gte", "lt", "lte")
+# Tries of a vote or cancel that another server's write keeps overtaking (human-paced:
+# one retry is the most ever seen in practice).
+_WRITE_TRIES = 8
 
 Executor = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -237,14 +240,19 @@ class ActionService:
         aid = _action_id(action_id)
         if not isinstance(approve, bool):
             raise BadRequest("approve must be true or false", code="ERR_PAYLOAD_INVALID")
-        async with self._lock:
-            doc = await self._get_locked(aid)
-            new = machine.vote(doc, principal.name, approve, principal.perms(), self.clock())
-            if new is not doc:
-                await action_store.update_actions(self.engine, [new])
-                self._put(new)
-        if new is not doc:
-            await self._announce([new])
+        for _ in range(_WRITE_TRIES):
+            async with self._lock:
+                doc = await self._get_locked(aid)
+                new = machine.vote(doc, principal.name, approve, principal.perms(), self.clock())
+                if new is doc:
+                    return 1
+                if await self._write_if_unchanged(new, doc):
+                    self._put(new)
+                    break
+            # Another server recorded a vote meanwhile: vote again on what it is now.
+        else:
+            raise _busy(aid)
+        await self._announce([new])
         return 1
 
     async def cancel_many(self, principal: Principal, ids: Any, batch_uid: Any = None) -> int:
@@ -268,11 +276,46 @@ class ActionService:
             now = self.clock()
             cancellable = [d for d in docs.values() if d["state"] != EXECUTING]
             new = [machine.cancel(d, principal.name, principal.is_admin, now) for d in cancellable]
-            await action_store.update_actions(self.engine, new)
+            if self.announce is None:
+                await action_store.update_actions(self.engine, new)
+            else:
+                new = await self._cancel_shared(principal, new, docs)
             for doc in new:
                 self._put(doc)
         await self._announce(new)
         return len(new)
+
+    async def _cancel_shared(
+        self, principal: Principal, new: list[dict[str, Any]], seen: dict[int, dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Cancellations with other servers on the store: each written only over the
+        version read, else read again and cancelled again (it may have started meanwhile:
+        then it is left to run). Returns what was written."""
+        written = []
+        for doc in new:
+            before = seen[int(doc["id"])]
+            for _ in range(_WRITE_TRIES):
+                if await self._write_if_unchanged(doc, before):
+                    written.append(doc)
+                    break
+                fresh = await action_store.get_action(self.engine, int(doc["id"]))
+                if fresh is None or fresh["state"] in (EXECUTING, *FINAL_STATES):
+                    break
+                before = fresh
+                doc = machine.cancel(fresh, principal.name, principal.is_admin, self.clock())
+            else:
+                raise _busy(int(doc["id"]))
+        return written
+
+    async def _write_if_unchanged(self, new: dict[str, Any], old: dict[str, Any]) -> bool:
+        """Store ``new`` over ``old``. Alone on the store that is a plain write; with other
+        servers, only if the stored action is still ``old`` (compare-and-set on its
+        ``updatedAt``, made to move forward so every write is a new version)."""
+        if self.announce is None:
+            await action_store.update_actions(self.engine, [new])
+            return True
+        new["updatedAt"] = max(int(new["updatedAt"]), int(old["updatedAt"]) + 1)
+        return await action_store.update_action_if(self.engine, new, int(old["updatedAt"]))
 
     # -- execution hooks (used by the executor of a later step) ---------------------------
 
@@ -552,3 +595,9 @@ def _group(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             group = groups[key] = {"batchActionUID": uid, "id": gid, "actions": []}
         group["actions"].append(doc)
     return list(groups.values())
+
+
+def _busy(action_id: int) -> Conflict:
+    return Conflict(
+        f"action {action_id} kept changing on other servers; try again", code="ERR_ACTION_BUSY"
+    )

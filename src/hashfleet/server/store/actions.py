@@ -60,6 +60,19 @@ async def update_actions(engine: AsyncEngine, docs: Sequence[dict[str, Any]]) ->
             )
 
 
+async def update_action_if(engine: AsyncEngine, doc: dict[str, Any], seen_updated_at: int) -> bool:
+    """Write an action's new state only if it is still the version read (its ``updatedAt``
+    is ``seen_updated_at``); False, nothing written, when it changed meanwhile (another
+    server sharing the store moved it on)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(actions)
+            .where(actions.c.id == doc["id"], actions.c.updated_at == seen_updated_at)
+            .values(state=doc["state"], updated_at=doc["updatedAt"], doc=doc)
+        )
+    return bool(result.rowcount == 1)
+
+
 async def get_action(engine: AsyncEngine, action_id: int) -> dict[str, Any] | None:
     """One action, or None."""
     async with engine.connect() as conn:
