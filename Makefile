@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: install check lint typecheck test bench bench-poll bench-series bench-actions bench-scale bench-outage demo clean
+.PHONY: install check lint typecheck test bench bench-poll bench-series bench-actions bench-scale bench-outage snapshot-dict demo clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-scale: install
 # tests/faults/test_server_outage.py, 20 s). make bench-outage ARGS="--db postgresql --miners 500"
 bench-outage: install
 	$(PY) bench/outage.py $(ARGS)
+
+# Rebuild the zstd dictionary the live index packs latest snapshots with (checked in).
+snapshot-dict: install
+	$(PY) bench/snapshot_dict.py $(ARGS)
 
 # make demo ARGS="--miners 1000 --port 8080"
 demo: install

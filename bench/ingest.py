@@ -684,6 +684,9 @@ def _cpu_micro(args: argparse.Namespace) -> dict[str, float]:
     return {
         "decode_rows(with_docs=False)": best(lambda: decode_rows(payload, with_docs=False)),
         "decode_rows(with_docs=True)": best(lambda: decode_rows(payload, with_docs=True)),
+        "decode_rows(with_views=True) (a server's worker)": best(
+            lambda: decode_rows(payload, with_views=True)
+        ),
         "  of which checked_snapshot": best(lambda: [checked_snapshot(r) for r in raws]),
         "    its Struct decode alone": best(lambda: [_snapshot_decoder.decode(r) for r in raws]),
         "  plain msgspec.json.decode": best(lambda: [msgspec.json.decode(r) for r in raws]),
@@ -858,6 +861,22 @@ async def profile_server(db_url: str, args: argparse.Namespace) -> None:
             original_applied(rows, new)
 
         sink.applied = counting_applied
+        # Time in the garbage collector (main thread), by generation.
+        import gc
+
+        gc_time = [0.0, 0.0, 0.0]
+        gc_count = [0, 0, 0]
+        gc_start = [0.0]
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                gc_start[0] = time.thread_time()
+            else:
+                gen = info["generation"]
+                gc_time[gen] += time.thread_time() - gc_start[0]
+                gc_count[gen] += 1
+
+        gc.callbacks.append(on_gc)
         # Counted from a thread of its own: neither in the profile nor in the CPU figure.
         watcher = StoredWatcher(db_url, args.snapshots).start()
         profiler: Any = cProfile.Profile()
@@ -891,6 +910,7 @@ async def profile_server(db_url: str, args: argparse.Namespace) -> None:
         while applied_rows[0] < args.snapshots and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
         profiler.disable()
+        gc.callbacks.remove(on_gc)
         t_applied = time.perf_counter()
         wall, cpu = t_applied - t0, time.thread_time() - cpu0
         t_end, _ = watcher.wait()
@@ -918,6 +938,12 @@ async def profile_server(db_url: str, args: argparse.Namespace) -> None:
         f"{n:,}; all {applied_rows[0]:,} applied {t_applied - t_end:.1f} s later (the live "
         f"index lags the database); stored in {t_end - t0:.1f} s, applied in {wall:.1f} s"
     )
+    print(
+        "  garbage collector: "
+        + ", ".join(
+            f"gen {g} {gc_count[g]:,} x {gc_time[g] * 1e6 / n:.1f} µs/row" for g in range(3)
+        )
+    )
     if args.no_cprofile:
         return
     stats = pstats.Stats(profiler)
@@ -932,6 +958,13 @@ async def profile_server(db_url: str, args: argparse.Namespace) -> None:
             shown += 1
             where = filename.split("/hashfleet/", 1)[1]
             print(f"    {cum * 1e6 / n:8.1f}  {func:<28} {where}:{line} ({calls:,} calls)")
+    print("  own CPU by function, any module (µs/row, cProfile-inflated; top 25):")
+    for (filename, line, func), (_, calls, tot, _, _) in sorted(
+        stats.stats.items(),  # type: ignore[attr-defined]
+        key=lambda kv: -kv[1][2],
+    )[:25]:
+        where = "/".join(filename.split("/")[-2:])
+        print(f"    {tot * 1e6 / n:8.1f}  {func:<28} {where}:{line} ({calls:,} calls)")
 
 
 def send_only(args: argparse.Namespace) -> None:

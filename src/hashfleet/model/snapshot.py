@@ -151,3 +151,87 @@ def _without_none(value: object) -> object:
     if isinstance(value, list):
         return [_without_none(v) for v in value]
     return value
+
+
+# -- a snapshot's hot values, decoded without the rest ----------------------------------------
+#
+# What the server reads of every stored snapshot (the live index's hot values, the alert
+# rules, the rollups' default fields) and nothing else: decoding a snapshot's JSON into
+# these skips the other fields, and builds no dicts. Each field has the type it has in the
+# model above, so a value read here is the value the model would give (lists are tuples:
+# the garbage collector stops tracking those once it has seen them). Not a validation:
+# only snapshots the model already accepted are decoded this way.
+
+
+class BoardView(msgspec.Struct, kw_only=True, gc=False):
+    """The fields of a :class:`Hashboard` that alerts and hot values read."""
+
+    index: int
+    temp_board: float | None = None
+    temp_chip: float | None = None
+    ok: bool = True
+
+
+class FanView(msgspec.Struct, kw_only=True, gc=False):
+    """The fields of a :class:`Fan` that alerts read."""
+
+    index: int
+    rpm: int | None = None
+
+
+class PoolView(msgspec.Struct, kw_only=True, gc=False):
+    """The fields of a :class:`Pool` that alerts and hot values read."""
+
+    url: str
+    active: bool = False
+
+
+class StreamView(msgspec.Struct, kw_only=True, gc=False):
+    """The fields of a :class:`HashStream` that hot values read."""
+
+    algorithm: str | None = None
+    coin: str | None = None
+    hashrate: float | None = None
+
+
+class StatsView(msgspec.Struct, kw_only=True, gc=False):
+    """:class:`MinerStats`: every scalar, the lists as views, the device sections whole
+    (they are rare and small), no ``host``."""
+
+    status: str = STATUS_ONLINE
+    hashrate: float | None = None
+    hashrate_nominal: float | None = None
+    algorithm: str | None = None
+    coin: str | None = None
+    power_w: float | None = None
+    temp_max: float | None = None
+    uptime_s: int | None = None
+    hashboards: tuple[BoardView, ...] = ()
+    fans: tuple[FanView, ...] = ()
+    pools: tuple[PoolView, ...] = ()
+    errors: tuple[str, ...] = ()
+    work_mode: str | None = None
+    power_limit_w: float | None = None
+    led: bool | None = None
+    streams: tuple[StreamView, ...] = ()
+    meter: MeterReadings | None = None
+    environment: EnvironmentReadings | None = None
+    cooling: CoolingReadings | None = None
+    pool_account: PoolAccountStats | None = None
+    chia: ChiaStats | None = None
+
+
+class SnapshotView(msgspec.Struct, kw_only=True, gc=False):
+    """The hot values of a :class:`Snapshot` (a :class:`Snapshot` reads the same way)."""
+
+    stats: StatsView
+    config: MinerConfig = msgspec.field(default_factory=MinerConfig)
+
+
+_view_decoder = msgspec.json.Decoder(SnapshotView)
+
+
+def decode_view(raw: bytes | str) -> SnapshotView:
+    """The hot values of a snapshot's JSON the model accepted (raises msgspec's
+    ``DecodeError``/``ValidationError`` on what is no snapshot at all)."""
+    return _view_decoder.decode(raw)

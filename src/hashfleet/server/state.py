@@ -24,6 +24,7 @@ from hashfleet.server.bus.base import Announcer, Bus, NoAnnouncer
 from hashfleet.server.bus.embedded import EmbeddedBus
 from hashfleet.server.bus.nats import NatsBus
 from hashfleet.server.history_config import HistoryConfig, load_history_config
+from hashfleet.server.ingest import heap
 from hashfleet.server.ingest.writer import Writer
 from hashfleet.server.jobs.direct import DirectCalls
 from hashfleet.server.jobs.dispatcher import JOBS_ENDED_NOTICE, JOBS_NOTICE, JobDispatcher
@@ -139,6 +140,7 @@ class ServerState:
         await self.alerts.load()
         if not self.shared:
             self.notifier.prime(self.alerts.active())
+        heap.freeze_loaded()  # before ingest: full collections skip what is loaded
         await self.bus.start(self.writer)
         self.live.start()
         # Rollups fold and alerts follow on every server; the leader flushes and evaluates.
@@ -222,6 +224,7 @@ class ServerState:
         await self.live.stop()
         await self.audit.stop()
         await self.engine.dispose()
+        heap.unfreeze()
 
 
 def make_bus(settings: Settings) -> Bus:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tracemalloc
 from typing import Any
 
 import msgspec
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from hashfleet.model.snapshot import Snapshot
 from hashfleet.server.live.index import LiveIndex
-from hashfleet.server.live.latest import Latest, hot_from_snap
+from hashfleet.server.live.latest import Latest, hot_from_snap, pack_json, unpack_json
 from hashfleet.server.query.matcher import compile_query
 from hashfleet.server.query.paths import MISSING, getter, project
 from hashfleet.wire.codec import json_dumps, json_loads
@@ -147,6 +148,21 @@ def test_the_index_keeps_it_small() -> None:
     raw = json_dumps(antminer())
     live.apply([{"thing_id": "m1", "ts": 1, "err": None, "snap": raw, "doc": full(antminer())}])
     latest = live.things["m1"]["last"]
-    assert isinstance(latest, Latest) and latest.raw == raw
-    size = sys.getsizeof(latest) + sys.getsizeof(latest.raw) + sys.getsizeof(latest.hot)
-    assert size < 2 * len(raw)  # the decoded snapshot was ~6x its JSON
+    assert isinstance(latest, Latest) and latest.json == raw
+    assert len(latest.packed) < len(raw) / 2
+    size = sys.getsizeof(latest) + sys.getsizeof(latest.packed) + sys.getsizeof(latest.hot)
+    assert size < len(raw)  # the decoded snapshot was ~6x its JSON
+
+
+def test_packed_snapshots_take_a_fraction_of_their_json_in_memory() -> None:
+    # Measured by the allocator, not sys.getsizeof: a bytes object can be allocated larger
+    # than it says (zstandard's are, until copied).
+    raws = [json_dumps(antminer(hashrate=100e12 + i)) for i in range(200)]
+    tracemalloc.start()
+    try:
+        packed = [pack_json(r) for r in raws]
+        used = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert [unpack_json(p) for p in packed] == raws
+    assert used < 0.4 * sum(map(len, raws)), used

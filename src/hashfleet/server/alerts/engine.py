@@ -27,7 +27,16 @@ from hashfleet.core.clock import now_ms
 from hashfleet.core.ids import new_id
 from hashfleet.core.tasks import cancel_task
 from hashfleet.model.alert import SEVERITIES, Alert, severity_rank
-from hashfleet.server.alerts.rules import SNAPSHOT_MISSING, Ctx, Finding, Rule, RuleSet
+from hashfleet.server.alerts.rules import (
+    SCREENS,
+    SNAPSHOT_MISSING,
+    Ctx,
+    Finding,
+    Rule,
+    RuleSet,
+    Screen,
+)
+from hashfleet.server.ingest.rows import full_doc
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.store.alerts import open_alerts, save_alerts
 
@@ -40,6 +49,7 @@ NAME_MAX = 128  # the width of alerts.name
 
 Notify = Callable[[str, Alert], None]
 Found = dict[str, tuple[Rule, Finding]]
+_UNSCREENED: Any = object()
 
 
 class AlertEngine:
@@ -65,6 +75,8 @@ class AlertEngine:
         self._open: dict[str, dict[str, Alert]] = {}  # thing_id → code → alert
         self._by_id: dict[str, Alert] = {}  # the same open alerts by id
         self._seen: dict[str, int] = {}  # latest ts evaluated per thing
+        # Per thing type: its rules' screens (None: a rule has none), compiled on first use.
+        self._screens: dict[str, tuple[tuple[Screen, ...], tuple[Screen, ...]] | None] = {}
         # id → (latest state, not yet inserted); written by the next flush.
         self._pending: dict[str, tuple[Alert, bool]] = {}
         self._lock = asyncio.Lock()
@@ -186,8 +198,51 @@ class AlertEngine:
             if doc is None or ts < self._seen.get(thing_id, ts):
                 continue  # unknown thing, or older than what was already judged
             self._seen[thing_id] = ts
-            snap = row["doc"] if "doc" in row else row.get("snap")
-            self._evaluate(doc, snap if isinstance(snap, dict) else None, row.get("err"), ts)
+            err = row.get("err")
+            if "view" in row:
+                # The common case first: no open alert, and no rule that can find anything
+                # in the snapshot's hot values. Then nothing opens, changes or closes.
+                view = row["view"]
+                if thing_id not in self._open and self._clear(doc, view, err):
+                    continue
+                snap = full_doc(row) if view is not None else None
+            else:
+                snap = row["doc"] if "doc" in row else row.get("snap")
+            self._evaluate(doc, snap if isinstance(snap, dict) else None, err, ts)
+
+    def _clear(self, doc: dict[str, Any], view: Any, err: str | None) -> bool:
+        """Whether no rule of ``doc``'s type can find anything in ``view`` (``None``: the
+        poll failed) — False when a rule has no screen."""
+        thing_type = str(doc.get("type"))
+        screens = self._screens.get(thing_type, _UNSCREENED)
+        if screens is _UNSCREENED:
+            screens = self._screens[thing_type] = self._compile_screens(thing_type)
+        if screens is None:
+            return False
+        # Without a snapshot only the rules that need none can tell: the others' conditions
+        # are unknown, and unknown changes nothing.
+        for screen in screens[0] if view is None else screens[1]:
+            if screen(view, err, doc):
+                return False
+        return True
+
+    def _compile_screens(
+        self, thing_type: str
+    ) -> tuple[tuple[Screen, ...], tuple[Screen, ...]] | None:
+        """The screens of ``thing_type``'s rules: those that need no snapshot, and all."""
+        without: list[Screen] = []
+        every: list[Screen] = []
+        for eff in self.rules.for_type(thing_type):
+            if eff.rule.periodic:
+                continue
+            factory = SCREENS.get(eff.rule.code)
+            if factory is None:
+                return None
+            screen = factory(eff.params, self.rules.pools)
+            every.append(screen)
+            if not eff.rule.needs_snap:
+                without.append(screen)
+        return tuple(without), tuple(every)
 
     def _evaluate(
         self, doc: dict[str, Any], snap: dict[str, Any] | None, err: str | None, ts: int

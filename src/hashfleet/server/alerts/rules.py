@@ -453,3 +453,159 @@ def _check_settings(where: str, rule: Rule, settings: Mapping[str, Any]) -> None
             ok = value is None or _num(value) is not None
         if not ok:
             _bad(f"{where}.{key}: {value!r} is not valid")
+
+
+# -- screens: "can this rule find anything in this snapshot?", without building findings ---
+#
+# The engine runs on every stored snapshot, and nearly every snapshot of a thing without
+# open alerts finds nothing. A screen answers from the snapshot's hot values (a
+# ``SnapshotView``, or a whole ``Snapshot``: same attributes) with the rule's thresholds
+# compiled in; it is True exactly when the rule's check would return a finding on the
+# model's dict of the same snapshot, so the engine evaluates the rules (and decodes the
+# whole snapshot) only then. A rule without a screen is always evaluated. A view's numbers
+# come from JSON through the model: finite floats (ints made floats) or None, which
+# ``_num`` leaves as they are, so screens compare them directly.
+
+Screen = Callable[[Any, "str | None", Mapping[str, Any]], bool]
+ScreenFactory = Callable[[Mapping[str, Any], Sequence[PoolExpectation]], Screen]
+
+
+def _over_screen(params: Mapping[str, Any], value_of: Callable[[Any], float | None]) -> Screen:
+    critical, high = _num(params.get("critical")), _num(params.get("high"))
+
+    def screen(view: Any, err: str | None, doc: Mapping[str, Any]) -> bool:
+        value = value_of(view.stats)
+        if value is None:
+            return False
+        return (critical is not None and value > critical) or (high is not None and value > high)
+
+    return screen
+
+
+def _hottest_chip(stats: Any) -> float | None:
+    temps = [t for b in stats.hashboards if (t := b.temp_chip) is not None]
+    value: float | None = max(temps) if temps else stats.temp_max
+    return value
+
+
+def _hottest_board(stats: Any) -> float | None:
+    temps = [t for b in stats.hashboards if (t := b.temp_board) is not None]
+    return max(temps) if temps else None
+
+
+def _supply_temp(stats: Any) -> float | None:
+    value: float | None = None if stats.cooling is None else stats.cooling.supply_temp_c
+    return value
+
+
+def _screen_hashrate_low(params: Mapping[str, Any], pools: Sequence[PoolExpectation]) -> Screen:
+    pct = _num(params.get("pct"))
+
+    def screen(view: Any, err: str | None, doc: Mapping[str, Any]) -> bool:
+        stats = view.stats
+        if pct is None or stats.status != STATUS_ONLINE:
+            return False
+        rate, nominal = stats.hashrate, stats.hashrate_nominal
+        if rate is None or not nominal:
+            return False
+        return not 100.0 * rate / nominal >= pct  # as the check: NaN is below
+
+    return screen
+
+
+def _screen_fan_stopped(params: Mapping[str, Any], pools: Sequence[PoolExpectation]) -> Screen:
+    def screen(view: Any, err: str | None, doc: Mapping[str, Any]) -> bool:
+        stats = view.stats
+        return stats.status == STATUS_ONLINE and any(f.rpm == 0 for f in stats.fans)
+
+    return screen
+
+
+def _screen_power_high(params: Mapping[str, Any], pools: Sequence[PoolExpectation]) -> Screen:
+    ceiling = _num(params.get("max_w"))
+    tolerance = _num(params.get("tolerance_pct")) or 0.0
+
+    def screen(view: Any, err: str | None, doc: Mapping[str, Any]) -> bool:
+        stats = view.stats
+        power = stats.power_w
+        if power is None and stats.meter is not None:
+            power = stats.meter.power_w
+        if power is None:
+            return False
+        if ceiling is not None and power > ceiling:
+            return True
+        limit = stats.power_limit_w
+        return bool(limit) and power > limit * (1 + tolerance / 100)
+
+    return screen
+
+
+def _screen_hashboard_dead(params: Mapping[str, Any], pools: Sequence[PoolExpectation]) -> Screen:
+    def screen(view: Any, err: str | None, doc: Mapping[str, Any]) -> bool:
+        return any(b.ok is False for b in view.stats.hashboards)
+
+    return screen
+
+
+def _screen_device(params: Mapping[str, Any], pools: Sequence[PoolExpectation]) -> Screen:
+    ignore = set(params.get("ignore") or ())
+
+    def screen(view: Any, err: str | None, doc: Mapping[str, Any]) -> bool:
+        stats = view.stats
+        alarms = stats.cooling.alarms if stats.cooling is not None else None
+        if not stats.errors and not alarms:
+            return False
+        return any(
+            isinstance(e, str) and e and e not in ignore for e in [*stats.errors, *(alarms or [])]
+        )
+
+    return screen
+
+
+def _screen_pools(params: Mapping[str, Any], pools: Sequence[PoolExpectation]) -> Screen:
+    def screen(view: Any, err: str | None, doc: Mapping[str, Any]) -> bool:
+        if not pools:
+            return False
+        tags = set(doc.get("tags") or [])
+        expected = {u for p in pools if p.tag == ANY_TYPE or p.tag in tags for u in p.urls}
+        if not expected:
+            return False
+        got = {_norm_url(p.url) for p in view.stats.pools if p.url.strip()}
+        return bool(got - expected)
+
+    return screen
+
+
+def _screen_pressure(params: Mapping[str, Any], pools: Sequence[PoolExpectation]) -> Screen:
+    low, high = _num(params.get("min_bar")), _num(params.get("max_bar"))
+
+    def screen(view: Any, err: str | None, doc: Mapping[str, Any]) -> bool:
+        cooling = view.stats.cooling
+        value = None if cooling is None else cooling.pressure_bar
+        if value is None:
+            return False
+        return (low is not None and value < low) or (high is not None and value > high)
+
+    return screen
+
+
+def _screen_poll_error(params: Mapping[str, Any], pools: Sequence[PoolExpectation]) -> Screen:
+    def screen(view: Any, err: str | None, doc: Mapping[str, Any]) -> bool:
+        return bool(err)
+
+    return screen
+
+
+SCREENS: dict[str, ScreenFactory] = {
+    "temp_chip": lambda params, pools: _over_screen(params, _hottest_chip),
+    "temp_board": lambda params, pools: _over_screen(params, _hottest_board),
+    "hashrate_low": _screen_hashrate_low,
+    "fan_stopped": _screen_fan_stopped,
+    "power_high": _screen_power_high,
+    "hashboard_dead": _screen_hashboard_dead,
+    "device": _screen_device,
+    "pool_mismatch": _screen_pools,
+    "supply_temp": lambda params, pools: _over_screen(params, _supply_temp),
+    "pressure": _screen_pressure,
+    POLL_ERROR: _screen_poll_error,
+}

@@ -16,8 +16,12 @@ class Bus(Protocol):
     """Carries snapshot rows from ingest to the writer.
 
     ``publish`` returns only once the rows are durable (written by the handler, or
-    persisted in the bus itself), with how many were new.
+    persisted in the bus itself), with how many were new. ``delivers_rows``: the handler
+    of this process gets the published row dicts themselves (so what ingest decoded in
+    them is read there); otherwise only their encoding travels.
     """
+
+    delivers_rows: bool
 
     async def start(self, handler: Handler) -> None:
         """Begin delivering published rows to ``handler``."""

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 class EmbeddedBus:
     """In-process bus; durability comes from the handler's commit."""
 
+    delivers_rows = True
+
     def __init__(self, max_rows: int = 5000) -> None:
         self.max_rows = max_rows
         self._queue: asyncio.Queue[tuple[Rows, asyncio.Future[int]]] = asyncio.Queue()

@@ -116,6 +116,8 @@ class NatsBus:
     ``duplicate_window_s`` for resends.
     """
 
+    delivers_rows = False  # workers decode the stream's messages
+
     @classmethod
     def from_settings(
         cls, settings: Settings, *, workers: int | None = None, name: str = "hashfleet-server"
@@ -428,17 +430,27 @@ class NatsBus:
                 log.debug("consumer info of %s failed: %r", self.consumer, exc)
             await asyncio.sleep(1.0)
 
-    async def _notify(self, rows: Rows, new: Rows) -> None:
-        """Tell every server which rows were written (and which of them were new)."""
+    async def _notify(self, parts: list[tuple[bytes, Rows]], new: Rows) -> None:
+        """Tell every server which rows were written (and which of them were new).
+
+        Each message's own payload is forwarded (it is already the rows' encoding), with
+        a flag per row; only one too large for a notice is sliced and encoded again.
+        """
         nc = self._nc
-        if nc is None or not rows:
+        if nc is None:
             return
         fresh = {(r["spool_id"], r["seq"]) for r in new}
         limit = max(1024, nc.max_payload - _PAYLOAD_MARGIN)
-        for part, payload in split_rows(rows, limit):
-            flags = "".join("1" if (r["spool_id"], r["seq"]) in fresh else "0" for r in part)
-            body = _encoder.encode(_Written(new=flags, batch=msgspec.Raw(payload)))
-            await nc.publish(self.written_subject, body, headers={ORIGIN_HEADER: self.origin})
+        for payload, rows in parts:
+            if not rows:
+                continue
+            slices = [(rows, payload)]
+            if len(payload) + len(rows) > limit:
+                slices = split_rows(rows, max(1024, limit - len(rows)))
+            for part, data in slices:
+                flags = "".join("1" if (r["spool_id"], r["seq"]) in fresh else "0" for r in part)
+                body = _encoder.encode(_Written(new=flags, batch=msgspec.Raw(data)))
+                await nc.publish(self.written_subject, body, headers={ORIGIN_HEADER: self.origin})
 
     async def _on_written(self, msg: Msg) -> None:
         """Rows another process committed: to this server's live index and observers."""
@@ -446,7 +458,7 @@ class NatsBus:
             return
         try:
             note = _written_decoder.decode(msg.data)
-            rows = decode_rows(bytes(note.batch), with_docs=True)
+            rows = decode_rows(note.batch, with_views=True)
         except (msgspec.ValidationError, msgspec.DecodeError, PoisonMessage) as exc:
             log.warning("ignoring an invalid rows-written notification: %s", exc)
             return
@@ -466,7 +478,7 @@ class NatsBus:
 class _HandlerSink:
     """A plain bus handler as a worker's sink (no notifications of new rows)."""
 
-    needs_docs = True
+    needs_views = True
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler

@@ -22,8 +22,10 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.core.errors import BadRequest
+from hashfleet.model.snapshot import decode_view
 from hashfleet.server.bus.base import Rows
 from hashfleet.server.ingest.receive import checked_snapshot
+from hashfleet.server.ingest.rows import deciding_rows
 from hashfleet.server.ingest.writer import Writer
 from hashfleet.server.store.snapshots import store_snapshots
 
@@ -56,6 +58,7 @@ class WireBatch(msgspec.Struct):
 _batch_decoder = msgspec.json.Decoder(WireBatch)
 _encoder = msgspec.json.Encoder()
 _NULL = b"null"
+_NULL_RAW = msgspec.Raw(_NULL)
 
 
 class PoisonMessage(BadRequest):
@@ -89,10 +92,17 @@ def _raw(snap: Any) -> msgspec.Raw:
     return msgspec.Raw(_encoder.encode(snap))
 
 
-def decode_rows(payload: bytes, *, with_docs: bool) -> Rows:
-    """Rows of a bus message; ``with_docs`` also checks and decodes each snapshot.
+def decode_rows(payload: bytes, *, with_docs: bool = False, with_views: bool = False) -> Rows:
+    """Rows of a bus message.
 
-    Raises :class:`PoisonMessage` when the payload is not a batch of this version.
+    ``with_views`` also decodes each snapshot's hot values into the row's ``view``
+    (:func:`~hashfleet.model.snapshot.decode_view`): a server checked every snapshot
+    against the model before publishing it, so this is no validation, only a cheap check
+    that it is a snapshot at all. ``with_docs`` checks each one against the whole model
+    again and decodes it into ``doc`` (a dict of every field).
+
+    Raises :class:`PoisonMessage` when the payload is not a batch of this version, or a
+    snapshot in it is no snapshot.
     """
     try:
         batch = _batch_decoder.decode(payload)
@@ -102,8 +112,7 @@ def decode_rows(payload: bytes, *, with_docs: bool) -> Rows:
         raise PoisonMessage(f"unknown bus message version {batch.v}")
     rows: Rows = []
     for w in batch.rows:
-        raw = bytes(w.snap)
-        snap = None if raw == _NULL else w.snap
+        snap = None if w.snap == _NULL_RAW else w.snap
         row: dict[str, Any] = {
             "spool_id": w.spool_id,
             "seq": w.seq,
@@ -113,9 +122,14 @@ def decode_rows(payload: bytes, *, with_docs: bool) -> Rows:
             "err": w.err,
             "snap": snap,
         }
+        if with_views:
+            try:
+                row["view"] = None if snap is None else decode_view(snap)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                raise PoisonMessage(f"row {w.spool_id}/{w.seq}: not a snapshot: {exc}") from exc
         if with_docs:
             try:
-                row["doc"] = None if snap is None else checked_snapshot(raw)
+                row["doc"] = None if snap is None else checked_snapshot(bytes(snap))
             except BadRequest as exc:
                 raise PoisonMessage(f"row {w.spool_id}/{w.seq}: {exc.message}") from exc
         rows.append(row)
@@ -123,9 +137,13 @@ def decode_rows(payload: bytes, *, with_docs: bool) -> Rows:
 
 
 class Sink(Protocol):
-    """Where a worker's rows go: ``commit`` (durable; returns the new rows), then ``applied``."""
+    """Where a worker's rows go: ``commit`` (durable; returns the new rows), then ``applied``.
 
-    needs_docs: bool
+    ``needs_views``: rows are decoded with their snapshots' hot values (``view``), for a
+    live index and observers.
+    """
+
+    needs_views: bool
 
     async def commit(self, rows: Rows) -> Rows:
         """Store ``rows`` in one transaction; returns those that were new."""
@@ -139,7 +157,7 @@ class Sink(Protocol):
 class StoreSink:
     """A standalone worker's sink: the store only (no live index in this process)."""
 
-    needs_docs = False
+    needs_views = False
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -159,7 +177,7 @@ class WriterSink:
     (for the "rows written" notification) before the live index and observers see them.
     """
 
-    needs_docs = True
+    needs_views = True
 
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
@@ -172,7 +190,7 @@ class WriterSink:
 
     def applied(self, rows: Rows, new: Rows) -> None:
         """Committed rows to the live index, the new ones to the observers (once each)."""
-        self.writer.live.apply(rows)
+        self.writer.live.apply(deciding_rows(rows))
         for observe in self.writer.observers:
             try:
                 observe(new)
@@ -192,7 +210,8 @@ class AckableMsg(Protocol):
 
 
 Fetch = Callable[[], Awaitable[list[Any]]]
-Notify = Callable[[Rows, Rows], Awaitable[None]]
+# After a commit: each message's payload with its rows, then the rows that were new.
+Notify = Callable[[list[tuple[bytes, Rows]], Rows], Awaitable[None]]
 Deliveries = Callable[[Any], int]
 
 
@@ -234,7 +253,7 @@ class IngestWorker:
         size = 0
         for msg in msgs:
             try:
-                rows = decode_rows(msg.data, with_docs=self.sink.needs_docs)
+                rows = decode_rows(msg.data, with_views=self.sink.needs_views)
             except PoisonMessage as exc:
                 self.poison += 1
                 log.error(
@@ -276,7 +295,7 @@ class IngestWorker:
         self.sink.applied(rows, new)
         if self.notify is not None:
             try:
-                await self.notify(rows, new)
+                await self.notify([(msg.data, batch) for msg, batch in group], new)
             except Exception as exc:  # noqa: BLE001 - best effort; the rows are committed
                 log.warning("%s: rows-written notification failed: %s", self.name, exc)
         # Only now: a crash before this line gets the messages redelivered (stored once).

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.server.bus.base import Rows
+from hashfleet.server.ingest.rows import deciding_rows
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.store.snapshots import store_snapshots
 
@@ -34,7 +35,7 @@ class Writer:
         new = await store_snapshots(self.engine, rows)
         self.rows_written += len(new)
         # Only after the commit: the live index never shows what the store could lose.
-        self.live.apply(rows)
+        self.live.apply(deciding_rows(rows))
         for observe in self.observers:
             try:
                 observe(new)

@@ -5,11 +5,14 @@ and merging entries over time (coarser levels, tailLog's aggregated fields).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
+import msgspec.inspect as mi
+
 from hashfleet.model.alert import SEVERITIES
-from hashfleet.model.snapshot import STATUS_ONLINE
+from hashfleet.model.snapshot import STATUS_ONLINE, SnapshotView
 from hashfleet.server.series.spec import CONCAT_LIMIT, StatField, TypeSpec
 
 Data = dict[str, Any]
@@ -40,15 +43,67 @@ _SOURCES = {"$online": _ONLINE, "$offline_id": _OFFLINE_ID, "$error": _ERROR}
 
 
 class Plan:
-    """A type's thing fields compiled for the ingest hot path (paths split once)."""
+    """A type's thing fields compiled for the ingest hot path (paths split once).
 
-    __slots__ = ("fields",)
+    ``on_view``: every path ends at a scalar of :class:`SnapshotView`, so the fields can
+    be read from a snapshot's view (:func:`extract_view`) instead of its dict.
+    """
+
+    __slots__ = ("fields", "on_view", "view_getters")
 
     def __init__(self, spec: TypeSpec) -> None:
         self.fields = tuple(
             (name, _SOURCES.get(tf.path, _PATH), tuple(tf.path.split(".")), tf.op, tf.scale)
             for name, tf in spec.thing.items()
         )
+        getters = [
+            _view_getter(parts) if kind == _PATH else None for _, kind, parts, _, _ in self.fields
+        ]
+        self.on_view = all(g is not False for g in getters)
+        # Per field: how to read it from a view (None for the computed sources).
+        self.view_getters: tuple[Callable[[Any], Any] | None, ...] = tuple(
+            g if callable(g) else None for g in getters
+        )
+
+
+_SCALARS = (mi.FloatType, mi.IntType, mi.StrType, mi.BoolType, mi.NoneType)
+
+
+def _view_getter(parts: Sequence[str]) -> Callable[[Any], Any] | bool:
+    """How to read ``parts`` from a (non-None) :class:`SnapshotView`: False unless it leads
+    to a scalar field, whose type is the model's, so the value read is the one the model's
+    dict holds."""
+    node: Any = mi.type_info(SnapshotView)
+    optional = False  # an optional section on the way: it may be None
+    for i, part in enumerate(parts):
+        if isinstance(node, mi.UnionType):
+            structs = [t for t in node.types if isinstance(t, mi.StructType)]
+            others = [t for t in node.types if not isinstance(t, (mi.StructType, mi.NoneType))]
+            if len(structs) != 1 or others:
+                return False
+            node = structs[0]
+            optional = optional or i > 0
+        if not isinstance(node, mi.StructType):
+            return False
+        field = next((f for f in node.fields if f.name == part), None)
+        if field is None:
+            return False
+        node = field.type
+    types = node.types if isinstance(node, mi.UnionType) else (node,)
+    if not all(isinstance(t, _SCALARS) for t in types):
+        return False
+    if not optional:
+        return attrgetter(".".join(parts))
+
+    def get(view: Any) -> Any:
+        value = view
+        for part in parts:
+            if value is None:
+                return None
+            value = getattr(value, part)
+        return value
+
+    return get
 
 
 _PLANS: dict[int, tuple[TypeSpec, Plan]] = {}
@@ -86,6 +141,38 @@ def extract(spec: TypeSpec, thing_id: str, snap: Data | None, err: str | None) -
     return out
 
 
+def extract_view(spec: TypeSpec, thing_id: str, view: Any, err: str | None) -> Data | None:
+    """:func:`extract` from a snapshot's view (``None``: the poll failed) — the same
+    values as from the model's dict of it; ``None`` when the spec reads fields the view
+    does not have (then :func:`extract` on the whole snapshot)."""
+    plan = plan_of(spec)
+    if not plan.on_view:
+        return None
+    values = _view_values(plan, thing_id, view, err)
+    return {f[0]: v for f, v in zip(plan.fields, values, strict=True)}
+
+
+def _view_values(plan: Plan, thing_id: str, view: Any, err: str | None) -> list[Any]:
+    """The thing fields of a snapshot's view, in the plan's order (``plan.on_view``)."""
+    online = view is not None and err is None and view.stats.status == STATUS_ONLINE
+    out: list[Any] = []
+    for (_name, kind, _parts, op, scale), get in zip(plan.fields, plan.view_getters, strict=True):
+        if get is not None:
+            value = None if view is None else get(view)
+            num = value if value.__class__ is float and value == value else _num(value)
+            if op == "last":
+                out.append(num * scale if num is not None and scale != 1.0 else value)
+            else:
+                out.append(None if num is None else num * scale)
+        elif kind == _ONLINE:
+            out.append(1.0 if online else 0.0)
+        elif kind == _OFFLINE_ID:
+            out.append(None if online else thing_id)
+        else:
+            out.append(err)
+    return out
+
+
 class ThingAcc:
     """A thing's running reduction over one 5-minute bucket.
 
@@ -110,14 +197,28 @@ class ThingAcc:
     def add(self, spec: TypeSpec, ts: int, values: Data) -> None:
         """Fold one snapshot's thing values in."""
         fields = plan_of(spec).fields
+        self._add(fields, ts, [values.get(f[0]) for f in fields])
+
+    def add_view(self, spec: TypeSpec, ts: int, thing_id: str, view: Any, err: str | None) -> bool:
+        """Fold one snapshot in from its view (``None``: the poll failed), as
+        ``add(spec, ts, extract(...))`` of its dict would; False (nothing folded) when the
+        spec reads fields the view does not have."""
+        plan = plan_of(spec)
+        if not plan.on_view:
+            return False
+        self._add(plan.fields, ts, _view_values(plan, thing_id, view, err))
+        return True
+
+    def _add(self, fields: tuple[Any, ...], ts: int, values: list[Any]) -> None:
         self._sized(len(fields))
         self.cnt += 1
         newest = ts >= self.last_ts
         if newest:
             self.last_ts = ts
         acc = self.values
-        for i, (name, _kind, _parts, op, _scale) in enumerate(fields):
-            value = values.get(name)
+        counts = self.counts
+        for i, value in enumerate(values):
+            op = fields[i][3]
             if op == "last":
                 if newest or acc[i] is _UNSET:
                     acc[i] = value
@@ -127,7 +228,7 @@ class ThingAcc:
             cur = acc[i]
             if op == "avg":
                 acc[i] = value if cur is _UNSET or cur is None else cur + value
-                self.counts[i] += 1
+                counts[i] += 1
             elif cur is _UNSET or cur is None:
                 acc[i] = value
             elif op == "max":

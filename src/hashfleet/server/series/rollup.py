@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hashfleet.core.clock import now_ms
 from hashfleet.core.tasks import cancel_task, run_every
+from hashfleet.server.ingest.rows import full_doc
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.series.ops import (
     Entry,
@@ -143,21 +144,33 @@ class Rollup:
         return False
 
     def _fold(self, rows: Iterable[dict[str, Any]]) -> None:
+        things = self.live.things
+        specs = self.spec.types
+        closed_until = self.closed_until
         for row in rows:
-            doc = self.live.things.get(row["thing_id"])
+            thing_id = row["thing_id"]
+            doc = things.get(thing_id)
             if doc is None:
                 continue
-            spec = self.spec.get(str(doc.get("type")))
+            spec = specs.get(str(doc.get("type")))
             if spec is None:
                 continue
             ts = int(row["ts"])
-            bucket = bucket_of(ts)
-            target = self._open if bucket >= self.closed_until else self._late
-            acc = target.setdefault(bucket, {}).get(row["thing_id"])
+            bucket = ts - ts % STEP_MS
+            target = self._open if bucket >= closed_until else self._late
+            accs = target.get(bucket)
+            if accs is None:
+                accs = target[bucket] = {}
+            acc = accs.get(thing_id)
             if acc is None:
-                acc = target[bucket][row["thing_id"]] = ThingAcc()
-            snap = row["doc"] if "doc" in row else row.get("snap")
-            acc.add(spec, ts, extract(spec, row["thing_id"], snap, row.get("err")))
+                acc = accs[thing_id] = ThingAcc()
+            if "view" in row:
+                if acc.add_view(spec, ts, thing_id, row["view"], row.get("err")):
+                    continue
+                snap = full_doc(row)  # the spec reads fields the view does not have
+            else:
+                snap = row["doc"] if "doc" in row else row.get("snap")
+            acc.add(spec, ts, extract(spec, thing_id, snap, row.get("err")))
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -270,6 +283,9 @@ class Rollup:
             except Exception:
                 self._rebuilt = self._observed = None
                 raise
+            if not self._rebuilt:
+                # Nothing was rebuilt, so no notice can repeat a rebuilt row.
+                self._rebuilt = self._observed = None
             # A notice comes within seconds of its commit (3 s seen under load): a minute
             # of keys is plenty, and costs ~100 bytes a row of one or two buckets.
             self._dedupe_until = now_ms() + REBUILD_DEDUPE_MS
