@@ -9,7 +9,7 @@ import msgspec
 
 from hashfleet.core.clock import now_ms
 from hashfleet.core.errors import BadRequest
-from hashfleet.model.snapshot import Snapshot
+from hashfleet.model.snapshot import Snapshot, decode_view
 from hashfleet.server.bus.base import Bus
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.wire.messages import IngestAck, IngestBatch
@@ -73,9 +73,11 @@ async def receive_batch(
         unknown = {item.thing_id for item in batch.items if item.thing_id not in live.things}
         if unknown:
             await refresh(sorted(unknown))
-    # The checked snapshot is the row's view only where the bus hands these very rows to
-    # this process's writer (the embedded bus); a bus that sends them elsewhere has its
-    # worker decode what it needs.
+    # The row's view only where the bus hands these very rows to this process's writer
+    # (the embedded bus); a bus that sends them elsewhere has its worker decode what it
+    # needs. The view is decoded apart from the check, whose struct is dropped at once:
+    # thousands of whole snapshots held until their commit made the garbage collector
+    # walk them again and again (20 µs a row, against 3.5 µs for check + view).
     keep_views = getattr(bus, "delivers_rows", True)
     rows: list[dict[str, Any]] = []
     acked = 0
@@ -97,12 +99,11 @@ async def receive_batch(
                 "rack_id": rack_id,
                 "ts": min(item.ts, latest_believable),
                 "err": item.err,
-                # Raw JSON goes to the database (and the bus) as received; the checked
-                # struct is the row's view for the live index and observers of this process.
+                # Raw JSON goes to the database (and the bus) as received.
                 "snap": None if snap is None else item.snap,
             }
         )
         if keep_views:
-            rows[-1]["view"] = snap
+            rows[-1]["view"] = None if snap is None else decode_view(item.snap)
     new = await bus.publish(rows) if rows else 0
     return IngestAck(acked_seq=acked, stored=new, duplicates=len(rows) - new)

@@ -1,9 +1,9 @@
 """What a snapshot row carries past ingest, and the decoded snapshot when a reader needs it.
 
 A row on the ingest path has ``snap`` (the agent's JSON, kept raw, or ``None``) and
-``view``: its hot values (:class:`~hashfleet.model.snapshot.SnapshotView`, or the whole
-:class:`~hashfleet.model.snapshot.Snapshot` the receiving server checked), ``None`` when
-the poll failed. The live index, the alert rules and the rollups read the view; the rare
+``view``: its hot values (:class:`~hashfleet.model.snapshot.SnapshotView`; a whole
+:class:`~hashfleet.model.snapshot.Snapshot` reads the same way), ``None`` when the poll
+failed. The live index, the alert rules and the rollups read the view; the rare
 reader that needs every field (an alert rule about to fire) asks :func:`full_doc`.
 Rows without a ``view`` (tests, the rollups' rebuild from the store) carry the decoded
 snapshot as a dict in ``doc`` or ``snap``, as before.
