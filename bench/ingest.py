@@ -66,6 +66,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support.databases import PG_SKIP_REASON, postgres_database
 from tests.support.live_server import free_port
 
+# nats+<db> without --workers: the server as it starts by default.
+DEFAULT_IN_SERVER_WORKERS = Settings.ingest_workers
+
 
 def snapshot(i: int) -> dict[str, Any]:
     """A realistic ASIC snapshot (~1 KB of JSON)."""
@@ -983,7 +986,10 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--nats", default="nats://127.0.0.1:4222", help="for nats+<db>")
     parser.add_argument(
-        "--workers", default="", help="nats+<db>: worker counts to run, e.g. 1,2,4 (default: 1)"
+        "--workers",
+        default="",
+        help="nats+<db>: worker counts to run, e.g. 1,2,4 (default: the server's, "
+        f"{DEFAULT_IN_SERVER_WORKERS} in-server)",
     )
     parser.add_argument(
         "--modes",
@@ -1036,7 +1042,7 @@ def main() -> None:
         if db == "postgresql" and PG_SKIP_REASON:
             print(f"postgresql: skipped ({PG_SKIP_REASON})")
             continue
-        cases = [("in-server", 1)]
+        cases = [("in-server", DEFAULT_IN_SERVER_WORKERS)]
         if name.startswith("nats+") and args.workers:
             counts = [int(n) for n in args.workers.split(",")]
             cases = [(m, n) for m in args.modes.split(",") for n in counts]

@@ -54,7 +54,7 @@ def server(
     ),
     ingest_workers: int = typer.Option(
         None,
-        help="With --bus nats://…: ingest workers in this server (default 1; 0 = only "
+        help="With --bus nats://…: ingest workers in this server (default 2; 0 = only "
         "`hashfleet ingest-worker` processes write).",
     ),
     replica: bool = typer.Option(

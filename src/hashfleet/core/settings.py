@@ -35,7 +35,10 @@ class Settings:
     throttle_s: float = 1.0
     session_ttl_s: int = 7 * 24 * 3600
     poll_interval_s: float = 5.0
-    ingest_max_batch: int = 5000
+    # Rows written in one transaction at most (batches waiting are merged up to this):
+    # larger commits cost the database less a row (5,000 → 20,000: NATS + PostgreSQL stored
+    # 30.7k → 38.4k snapshots/s, bench/ingest.py).
+    ingest_max_batch: int = 20_000
     demo: bool = False
     # Read-only replica on a PostgreSQL standby: no migrations, no writers, writes refused
     # with ERR_SLAVE_BLOCK (HASHFLEET_REPLICA; docs/deploy.md).
@@ -84,7 +87,7 @@ class Settings:
     nats_stream: str = "HASHFLEET_INGEST"
     nats_subject: str = "hashfleet.ingest"
     nats_consumer: str = "hashfleet-ingest"
-    ingest_workers: int = 1
+    ingest_workers: int = 2
     # Stream limits: bytes (full = agents are refused with 503 and keep their spool), age of a
     # message (0 = never expires), resend de-duplication window, replicas (3 in a cluster).
     nats_max_bytes: int = 8 << 30

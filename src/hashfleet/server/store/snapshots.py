@@ -37,12 +37,15 @@ _EVENT_SQL_PG = (
 _EVENT_COLUMNS = ("spool_id", "seq", "thing_id", "rack_id", "ts", "err", "snap")
 # PostgreSQL, after the COPY: state takes each thing's newest event from the rows just
 # stored (looked up by their unique key), so the snapshot's JSON is parsed into jsonb once,
-# not twice — that parse is most of what a row costs the database.
+# not twice — that parse is most of what a row costs the database. In thing_id order, as
+# the INSERT path's state rows: concurrent writers (ingest workers) then lock state rows
+# in one order and wait for each other instead of deadlocking.
 _STATE_FROM_EVENTS_SQL = (
     "INSERT INTO thing_state (thing_id, rack_id, ts, err, snap) "
     "SELECT s.thing_id, s.rack_id, s.ts, s.err, s.snap "
     "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(spool_id, seq, ts) "
     "JOIN snapshots s ON s.spool_id = k.spool_id AND s.seq = k.seq AND s.ts = k.ts "
+    "ORDER BY s.thing_id "
     "ON CONFLICT (thing_id) DO UPDATE SET rack_id = excluded.rack_id, ts = excluded.ts, "
     "err = excluded.err, snap = excluded.snap WHERE excluded.ts >= thing_state.ts"
 )
@@ -103,6 +106,7 @@ async def store_snapshots(engine: AsyncEngine, rows: list[dict[str, Any]]) -> li
         for r in rows
     ]
     states = [e[2:] for r, e in zip(rows, events, strict=True) if latest[r["thing_id"]] is r]
+    states.sort(key=lambda state: str(state[0]))
     if engine.dialect.name == "postgresql":
         from asyncpg.exceptions import UniqueViolationError
 
