@@ -230,7 +230,10 @@ class ServerState:
 def make_bus(settings: Settings) -> Bus:
     """The ingest bus the settings name: embedded (default) or NATS JetStream."""
     if not settings.bus or settings.bus == "embedded":
-        return EmbeddedBus(max_rows=settings.ingest_max_batch)
+        # PostgreSQL takes a second transaction while the server applies the first's rows;
+        # SQLite has one writer, and a second would only wait for the file lock.
+        writers = 2 if settings.db_url.startswith("postgres") else 1
+        return EmbeddedBus(max_rows=settings.ingest_max_batch, writers=writers)
     if settings.bus.startswith(("nats://", "tls://")):
         return NatsBus.from_settings(settings)
     raise BadRequest(

@@ -198,6 +198,39 @@ async def test_stop_finishes_the_write_in_progress(tmp_path: Path) -> None:
     assert written == [2]
 
 
+async def test_two_writers_overlap_and_stop_waits_for_both() -> None:
+    from hashfleet.server.bus.embedded import EmbeddedBus
+
+    in_progress: list[int] = []
+    most = 0
+    releases = [asyncio.Event(), asyncio.Event()]
+
+    async def handler(rows: list[dict[str, Any]]) -> int:
+        nonlocal most
+        in_progress.append(rows[0]["seq"])
+        most = max(most, len(in_progress))
+        await releases[len(in_progress) - 1].wait()
+        return len(rows)
+
+    bus = EmbeddedBus(max_rows=1, writers=2)
+    await bus.start(handler)
+    first = asyncio.create_task(bus.publish([{"seq": 1}]))
+    second = asyncio.create_task(bus.publish([{"seq": 2}]))
+    await asyncio.sleep(0.05)
+    assert most == 2  # the second write began before the first was committed
+    stopping = asyncio.create_task(bus.stop())
+    await asyncio.sleep(0.05)
+    assert not stopping.done()
+    releases[0].set()
+    await asyncio.sleep(0.05)
+    assert not stopping.done()  # one write still in progress
+    releases[1].set()
+    await asyncio.wait_for(stopping, 5)
+    assert (await first, await second) == (1, 1)
+    with pytest.raises(RuntimeError):
+        await bus.publish([{"seq": 3}])
+
+
 def _decode_item(**item: Any) -> IngestBatch:
     return _decoder.decode(json_dumps({"spool_id": "s", "items": [item]}))
 
@@ -260,3 +293,14 @@ async def test_a_failing_batch_does_not_fail_the_batches_written_with_it() -> No
     assert results[0] == 1 and results[2] == 2
     assert isinstance(results[1], ValueError)
     assert sorted(s for batch in written for s in batch) == [1, 2, 3]
+
+
+def test_the_embedded_bus_writes_twice_at_once_on_postgresql_only(tmp_path: Path) -> None:
+    from hashfleet.core.settings import Settings
+    from hashfleet.server.bus.embedded import EmbeddedBus
+    from hashfleet.server.state import make_bus
+
+    pg = make_bus(Settings(data_dir=tmp_path, database_url="postgresql://db/hashfleet"))
+    lite = make_bus(Settings(data_dir=tmp_path))
+    assert isinstance(pg, EmbeddedBus) and isinstance(lite, EmbeddedBus)
+    assert (pg.writers, lite.writers) == (2, 1)

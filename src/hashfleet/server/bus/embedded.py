@@ -2,7 +2,8 @@
 
 Concurrent publishers' batches are merged into one write (up to ``max_rows``) so the
 database sees few, large transactions; each publisher is answered when its rows are
-committed.
+committed. ``writers`` writes may be in progress at once (PostgreSQL: 2, so the database
+works on one group while the server applies the previous one; SQLite has one writer).
 """
 
 from __future__ import annotations
@@ -21,21 +22,24 @@ class EmbeddedBus:
 
     delivers_rows = True
 
-    def __init__(self, max_rows: int = 5000) -> None:
+    def __init__(self, max_rows: int = 5000, writers: int = 1) -> None:
         self.max_rows = max_rows
+        self.writers = max(1, writers)
         self._queue: asyncio.Queue[tuple[Rows, asyncio.Future[int]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._handler: Handler | None = None
-        self._writing = False
+        self._writing = 0
 
     async def start(self, handler: Handler) -> None:
-        """Start the writer loop."""
+        """Start the writer loops."""
         self._handler = handler
-        self._task = asyncio.create_task(self._run(), name="embedded-bus")
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"embedded-bus-{i}") for i in range(self.writers)
+        ]
 
     async def publish(self, rows: Rows) -> int:
         """Queue rows and wait for their commit; returns how many were new."""
-        if self._task is None or self._task.done():
+        if not self._tasks or any(t.done() for t in self._tasks):
             raise RuntimeError("bus is not running")
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         await self._queue.put((rows, fut))
@@ -55,11 +59,11 @@ class EmbeddedBus:
                 item = self._queue.get_nowait()
                 group.append(item)
                 size += len(item[0])
-            self._writing = True
+            self._writing += 1
             try:
                 await self._write(group)
             finally:
-                self._writing = False
+                self._writing -= 1
 
     async def _write(self, group: list[tuple[Rows, asyncio.Future[int]]]) -> None:
         assert self._handler is not None
@@ -86,12 +90,14 @@ class EmbeddedBus:
                 fut.set_result(share)
 
     async def stop(self) -> None:
-        """Finish queued writes and the one in progress, then stop."""
-        if self._task is None:
+        """Finish queued writes and those in progress, then stop."""
+        if not self._tasks:
             return
-        while (not self._queue.empty() or self._writing) and not self._task.done():
+        while (not self._queue.empty() or self._writing) and not all(t.done() for t in self._tasks):
             await asyncio.sleep(0.01)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
