@@ -650,51 +650,44 @@ async def _one_worker_pass(
 
 def _cpu_micro(args: argparse.Namespace) -> dict[str, float]:
     """µs per row of the CPU-only steps, without any I/O (best of 5)."""
-    from hashfleet.server.ingest.receive import _snapshot_decoder, checked_snapshot
+    from hashfleet.server.ingest.receive import _snapshot_decoder, validated_snapshot
     from hashfleet.server.ingest.worker import decode_rows, encode_rows
     from hashfleet.server.store.snapshots import _json_text
 
     rows = bus_rows(500, args.things, "micro")
     payload = encode_rows(rows)
-    decoded = decode_rows(payload, with_docs=False)
+    decoded = decode_rows(payload)
     raws = [bytes(r["snap"]) for r in rows]
-
-    # CPU time of this process, not wall time: the box is shared.
-    def best(fn: Any) -> float:
-        times = []
-        for _ in range(5):
-            t = time.process_time()
-            fn()
-            times.append(time.process_time() - t)
-        return min(times) / len(rows) * 1e6
 
     import msgspec
 
     from hashfleet.server.bus.nats import split_rows
 
     big = bus_rows(5000, args.things, "micro")
-    big_decoded = decode_rows(encode_rows(big), with_docs=False)
+    big_decoded = decode_rows(encode_rows(big))
     limit = 1024 * 1024 - 16 * 1024  # nats-server's default max_payload, less the margin
 
-    def best_big(fn: Any) -> float:
+    # CPU time of this process, not wall time: the box is shared.
+    def best(fn: Any, n: int = len(rows), runs: int = 5) -> float:
         times = []
-        for _ in range(3):
+        for _ in range(runs):
             t = time.process_time()
             fn()
             times.append(time.process_time() - t)
-        return min(times) / len(big) * 1e6
+        return min(times) / n * 1e6
 
     return {
-        "decode_rows(with_docs=False)": best(lambda: decode_rows(payload, with_docs=False)),
-        "decode_rows(with_docs=True)": best(lambda: decode_rows(payload, with_docs=True)),
+        "decode_rows (a standalone worker)": best(lambda: decode_rows(payload)),
         "decode_rows(with_views=True) (a server's worker)": best(
             lambda: decode_rows(payload, with_views=True)
         ),
-        "  of which checked_snapshot": best(lambda: [checked_snapshot(r) for r in raws]),
-        "    its Struct decode alone": best(lambda: [_snapshot_decoder.decode(r) for r in raws]),
+        "receive's check (validated_snapshot)": best(lambda: [validated_snapshot(r) for r in raws]),
+        "  its Struct decode alone": best(lambda: [_snapshot_decoder.decode(r) for r in raws]),
         "  plain msgspec.json.decode": best(lambda: [msgspec.json.decode(r) for r in raws]),
         "encode_rows (notify re-encode)": best(lambda: encode_rows(decoded)),
-        "split_rows, a 5000-row commit": best_big(lambda: split_rows(big_decoded, limit)),
+        "split_rows, a 5000-row commit": best(
+            lambda: split_rows(big_decoded, limit), n=len(big), runs=3
+        ),
         "_json_text (Raw → str)": best(lambda: [_json_text(r["snap"]) for r in decoded]),
     }
 
@@ -781,7 +774,7 @@ async def profile_worker(db_url: str, args: argparse.Namespace) -> None:
     total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
     wanted = [
         ("decode_rows", "worker.py"),
-        ("checked_snapshot", "receive.py"),
+        ("decode_view", "snapshot.py"),
         ("store_snapshots", "snapshots.py"),
         ("_json_text", "snapshots.py"),
         ("_existing_keys", "snapshots.py"),

@@ -9,9 +9,10 @@ connection fails gives leadership up; without a DSN the server simply leads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -48,6 +49,23 @@ def contender(log: Log, key: int, **kw: Any) -> Leadership:
     )
 
 
+@contextlib.asynccontextmanager
+async def two(
+    key: int, a_retry_s: float = 0.2, b_retry_s: float = 0.2
+) -> AsyncIterator[tuple[Leadership, Log, Leadership, Log]]:
+    """Contenders a and b for lock ``key``, started in that order (a leads); both stopped
+    at the end (stopping twice is harmless)."""
+    la, lb = Log(), Log()
+    a, b = contender(la, key, retry_s=a_retry_s), contender(lb, key, retry_s=b_retry_s)
+    await a.start()
+    await b.start()
+    try:
+        yield a, la, b, lb
+    finally:
+        await a.stop()
+        await b.stop()
+
+
 async def until(predicate: Callable[[], bool], timeout: float = 10) -> float:
     start = time.monotonic()
     while not predicate():
@@ -80,13 +98,8 @@ async def test_without_a_database_lock_the_server_leads() -> None:
 
 @needs_pg
 async def test_one_leads_the_other_takes_over_when_it_dies() -> None:
-    key = random.getrandbits(40)
-    la, lb = Log(), Log()
     # a retries slowly once it lost: b, trying every 0.2 s, must be the one to take over.
-    a, b = contender(la, key, retry_s=1.5), contender(lb, key)
-    await a.start()
-    await b.start()
-    try:
+    async with two(random.getrandbits(40), a_retry_s=1.5) as (a, la, b, lb):
         assert a.is_leader and not b.is_leader
         await asyncio.sleep(0.6)  # b keeps trying, in vain
         assert not b.is_leader and lb.events == []
@@ -105,43 +118,26 @@ async def test_one_leads_the_other_takes_over_when_it_dies() -> None:
         assert la.events == ["gain", "lose"]
         await asyncio.sleep(0.6)
         assert not a.is_leader  # b holds the lock now
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 @needs_pg
 async def test_stop_releases_the_lock_at_once() -> None:
-    key = random.getrandbits(40)
-    la, lb = Log(), Log()
-    a, b = contender(la, key), contender(lb, key, retry_s=0.1)
-    await a.start()
-    await b.start()
-    try:
+    async with two(random.getrandbits(40), b_retry_s=0.1) as (a, la, b, lb):
         await a.stop()
         took = await until(lambda: b.is_leader)
         assert took < 1.0 and la.events == ["gain"] and lb.events == ["gain"]
-    finally:
-        await b.stop()
 
 
 @needs_pg
 async def test_a_follower_that_is_stopping_never_takes_over() -> None:
     # A rolling stop: B (follower) has begun stopping its tasks when A releases the lock;
     # B must not lead and restart what it just stopped.
-    key = random.getrandbits(40)
-    la, lb = Log(), Log()
-    a, b = contender(la, key), contender(lb, key, retry_s=0.1)
-    await a.start()
-    await b.start()
-    try:
+    async with two(random.getrandbits(40), b_retry_s=0.1) as (a, _la, b, lb):
         await b.stop_trying()
         await a.stop()
         await asyncio.sleep(0.5)
         assert not b.is_leader and lb.events == []
         assert not await b.step() and lb.events == []  # not even when asked directly
-    finally:
-        await b.stop()
 
 
 @needs_pg

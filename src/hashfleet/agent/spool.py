@@ -47,6 +47,7 @@ class Spool:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
         self._db.executescript(_SCHEMA)
+        self._page = int(self._db.execute("PRAGMA page_size").fetchone()[0])
         self.compactions = 0
         row = self._db.execute("SELECT value FROM meta WHERE key='spool_id'").fetchone()
         if row is None:
@@ -86,10 +87,7 @@ class Spool:
     def size_bytes(self) -> int:
         """The database file's size (pages in use and free), without its write-ahead log."""
         pages = int(self._db.execute("PRAGMA page_count").fetchone()[0])
-        return pages * self._page_size()
-
-    def _page_size(self) -> int:
-        return int(self._db.execute("PRAGMA page_size").fetchone()[0])
+        return pages * self._page
 
     def _compact_if_mostly_free(self) -> None:
         """Rewrite the file to its live items when a drained backlog left it mostly free.
@@ -99,7 +97,7 @@ class Spool:
         """
         free = int(self._db.execute("PRAGMA freelist_count").fetchone()[0])
         pages = int(self._db.execute("PRAGMA page_count").fetchone()[0])
-        page = self._page_size()
+        page = self._page
         if free * page < COMPACT_FREE_BYTES or (pages - free) * page > COMPACT_LIVE_BYTES:
             return
         self._db.execute("VACUUM")

@@ -102,8 +102,8 @@ def rows_of(spool: str, seqs: range) -> Rows:
 
 def test_encoding_round_trips_and_slices_deterministically() -> None:
     rows = rows_of("s", range(1, 101))
-    back = decode_rows(encode_rows(rows), with_docs=True)
-    assert [(r["seq"], r["doc"]["stats"]["hashrate"]) for r in back] == [
+    back = decode_rows(encode_rows(rows), with_views=True)
+    assert [(r["seq"], r["view"].stats.hashrate) for r in back] == [
         (r["seq"], r["snap"]["stats"]["hashrate"]) for r in rows
     ]
     slices = split_rows(rows, 2_000)
@@ -212,7 +212,7 @@ async def test_a_worker_killed_before_its_ack_gets_the_batch_redelivered_and_sto
         )
         taken = await psub.fetch(2, timeout=5)
         assert len(taken) == 2
-        await store_snapshots(engine, decode_rows(taken[0].data, with_docs=False))
+        await store_snapshots(engine, decode_rows(taken[0].data))
         await nc.close()
         # After the ack wait both are redelivered to the surviving worker.
         await survivor.connect()

@@ -37,12 +37,6 @@ def validated_snapshot(raw: bytes) -> Snapshot | None:
         raise BadRequest("snap is not valid JSON") from exc
 
 
-def checked_snapshot(raw: bytes) -> dict[str, Any] | None:
-    """:func:`validated_snapshot` as the model's dict (every field, ``None`` where absent)."""
-    snap = validated_snapshot(raw)
-    return None if snap is None else snap.to_dict()
-
-
 Refresh = Callable[[list[str]], Awaitable[object]]
 
 

@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hashfleet.core.errors import BadRequest
 from hashfleet.model.snapshot import decode_view
 from hashfleet.server.bus.base import Rows
-from hashfleet.server.ingest.receive import checked_snapshot
 from hashfleet.server.ingest.rows import deciding_rows
 from hashfleet.server.ingest.writer import Writer
 from hashfleet.server.store.snapshots import store_snapshots
@@ -92,14 +91,13 @@ def _raw(snap: Any) -> msgspec.Raw:
     return msgspec.Raw(_encoder.encode(snap))
 
 
-def decode_rows(payload: bytes, *, with_docs: bool = False, with_views: bool = False) -> Rows:
+def decode_rows(payload: bytes, *, with_views: bool = False) -> Rows:
     """Rows of a bus message.
 
     ``with_views`` also decodes each snapshot's hot values into the row's ``view``
     (:func:`~hashfleet.model.snapshot.decode_view`): a server checked every snapshot
     against the model before publishing it, so this is no validation, only a cheap check
-    that it is a snapshot at all. ``with_docs`` checks each one against the whole model
-    again and decodes it into ``doc`` (a dict of every field).
+    that it is a snapshot at all.
 
     Raises :class:`PoisonMessage` when the payload is not a batch of this version, or a
     snapshot in it is no snapshot.
@@ -127,11 +125,6 @@ def decode_rows(payload: bytes, *, with_docs: bool = False, with_views: bool = F
                 row["view"] = None if snap is None else decode_view(snap)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 raise PoisonMessage(f"row {w.spool_id}/{w.seq}: not a snapshot: {exc}") from exc
-        if with_docs:
-            try:
-                row["doc"] = None if snap is None else checked_snapshot(bytes(snap))
-            except BadRequest as exc:
-                raise PoisonMessage(f"row {w.spool_id}/{w.seq}: {exc.message}") from exc
         rows.append(row)
     return rows
 
