@@ -90,6 +90,7 @@ async def test_kill_9_of_the_server_mid_ingest(tmp_path: Path, db_url: str) -> N
             spool.on_peek = kill_soon
             await killed.wait()
             assert await asyncio.to_thread(server.kill) == -signal.SIGKILL
+            await asyncio.sleep(0.2)  # an answer already on the socket is read and acked
             acked = spool.acked_upto
             after_kill = await stored(engine, spool.spool_id)
             assert set(range(1, acked + 1)) <= after_kill.seqs, "an acknowledged snapshot is lost"
@@ -102,9 +103,12 @@ async def test_kill_9_of_the_server_mid_ingest(tmp_path: Path, db_url: str) -> N
                 committed = "committed, ack lost" if batch <= after_kill.seqs else "not committed"
             print(f"kill {mode}: {acked} acked and stored; {len(batch)} in flight {committed}")
 
-            # The agent keeps polling into its spool while the server is away.
-            await asyncio.to_thread(server.start)
+            # The agent keeps polling into its spool while the server is away. Checked
+            # before the restart: once the server is up the agent may resend at any time.
+            assert spool.acked_upto == acked, "an ack came from a dead server"
             assert spool.pending() == last_seq(spool.path) - acked
+            assert spool.pending_seqs() == list(range(acked + 1, last_seq(spool.path) + 1))
+            await asyncio.to_thread(server.start)
             await wait_acked(spool, last_seq(spool.path))  # the backlog
 
         await wait_acked(spool, target + STEP)
