@@ -27,7 +27,13 @@ from hashfleet.server.store.partitions import (
     partition_day,
     partition_name,
 )
-from hashfleet.server.store.snapshots import count_snapshots, store_snapshots, thing_history
+from hashfleet.server.store.snapshots import (
+    count_snapshots,
+    spool_lock_key,
+    store_snapshots,
+    thing_history,
+    turn_keys,
+)
 from tests.support.databases import PG_SKIP_REASON, postgres_database
 
 pytestmark = [
@@ -199,6 +205,30 @@ async def test_a_concurrent_resend_is_stored_once_and_counted_once(
     assert await count_snapshots(engine) == 2500
     # The writers that lost the race met the unique key in COPY and fell back to INSERT.
     assert "inserting with ON CONFLICT" in caplog.text
+
+
+async def test_a_restamped_resend_written_concurrently_is_stored_once(
+    engine: AsyncEngine,
+) -> None:
+    # An agent clock over 5 minutes ahead: each copy of a resend is stamped with the
+    # server's clock at its receipt, so the copies differ in ts and the unique key
+    # (spool_id, seq, ts) does not see them as one row. Their writers take turns instead.
+    ahead = now_ms() + 5 * 60_000
+    for round_ in range(5):
+        copies = [rows(f"r{round_}", range(1, 301), ahead + 1000 * i) for i in range(3)]
+        results = await asyncio.gather(*(store_snapshots(engine, c) for c in copies))
+        assert sum(len(r) for r in results) == 300
+        assert sorted(r["seq"] for res in results for r in res) == list(range(1, 301))
+    assert await count_snapshots(engine) == 1500
+
+
+def test_only_spools_with_rows_far_ahead_take_turns() -> None:
+    now = now_ms()
+    batch = rows("sane", range(1, 4), now) + rows("ahead", range(1, 4), now + 5 * 60_000)
+    assert turn_keys(batch, now) == [spool_lock_key("ahead")]
+    assert turn_keys(rows("skewed", range(1, 4), now + 30_000), now) == []
+    both = rows("a", range(1, 2), now + 10**6) + rows("b", range(1, 2), now + 10**6)
+    assert turn_keys(both, now) == sorted([spool_lock_key("a"), spool_lock_key("b")])
 
 
 async def test_ensure_ahead_is_idempotent_and_safe_concurrently(engine: AsyncEngine) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hashfleet.core.clock import now_ms
 from hashfleet.server.store.tables import snapshots
 from hashfleet.wire.codec import json_dumps_str
 
@@ -54,6 +56,41 @@ _STATE_SQL = (
     "ON CONFLICT (thing_id) DO UPDATE SET rack_id = excluded.rack_id, ts = excluded.ts, "
     "err = excluded.err, snap = excluded.snap WHERE excluded.ts >= thing_state.ts"
 )
+
+
+# PostgreSQL: the unique key is (spool_id, seq, ts), and ingest restamps an item more than
+# 5 minutes ahead of the server's clock with the clock at receipt (``ingest/receive.py``),
+# so two copies of one resent item can differ in ts. Such rows are still ahead of the clock
+# when written (by more than this, if written within 4 minutes of the first receipt): the
+# writers of their spools take turns — pg_advisory_xact_lock(class, spool key), in key
+# order (no deadlock between writers of several spools), before the pre-check and held to
+# the commit — so the later copy's pre-check sees the earlier one. Rows of agents with
+# sane clocks take no lock: one agent's batches reach concurrent writers (NATS workers)
+# all the time, and those writers must not wait on each other.
+TURNS_AHEAD_MS = 60_000
+SPOOL_LOCK_CLASS = 0x68660001  # "hf\0\1"; partition upkeep holds class "hf\0\0"
+_TAKE_TURNS_SQL = text(
+    "SELECT count(pg_advisory_xact_lock(:c, k)) FROM unnest(CAST(:keys AS integer[])) AS k"
+)
+
+
+def spool_lock_key(spool_id: str) -> int:
+    """The spool's advisory lock key (a signed 32-bit hash; a collision only makes two
+    spools take turns)."""
+    digest = hashlib.blake2b(spool_id.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def turn_keys(rows: list[dict[str, Any]], now: int) -> list[int]:
+    """Lock keys, in order, of the spools with rows more than ``TURNS_AHEAD_MS`` ahead."""
+    limit = now + TURNS_AHEAD_MS
+    return sorted({spool_lock_key(r["spool_id"]) for r in rows if r["ts"] > limit})
+
+
+async def _take_turns(conn: Any, rows: list[dict[str, Any]]) -> None:
+    keys = turn_keys(rows, now_ms())
+    if keys:
+        await conn.execute(_TAKE_TURNS_SQL, {"c": SPOOL_LOCK_CLASS, "keys": keys})
 
 
 def _placeholders(engine: AsyncEngine, n: int) -> str:
@@ -130,6 +167,8 @@ async def _store_insert(
     """Check, INSERT … ON CONFLICT DO NOTHING, upsert state; returns the keys already there."""
     sql = _EVENT_SQL_PG if engine.dialect.name == "postgresql" else _EVENT_SQL
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await _take_turns(conn, rows)
         present = await _existing_keys(conn, rows)
         await conn.exec_driver_sql(sql.format(p=_placeholders(engine, 7)), events)
         await conn.exec_driver_sql(_STATE_SQL.format(p=_placeholders(engine, 5)), states)
@@ -142,7 +181,8 @@ async def _store_copy(
     events: list[Any],
     latest: list[dict[str, Any]],
 ) -> set[tuple[str, int]]:
-    """PostgreSQL: check, COPY the rows not stored yet, upsert state, in one transaction.
+    """PostgreSQL: take turns where rows are far ahead (``_take_turns``), check, COPY the
+    rows not stored yet, upsert state, in one transaction.
 
     COPY (binary, asyncpg) streams the rows without per-row statements; the ``jsonb``
     codec SQLAlchemy installs on each asyncpg connection encodes the snapshot's JSON text.
@@ -151,6 +191,7 @@ async def _store_copy(
     """
     async with engine.begin() as conn:
         # Through SQLAlchemy first: that opens the transaction the driver calls then join.
+        await _take_turns(conn, rows)
         present = await _existing_keys(conn, rows)
         fresh = events if not present else [e for e in events if (e[0], e[1]) not in present]
         raw = await conn.get_raw_connection()
