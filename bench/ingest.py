@@ -303,9 +303,8 @@ def run_backend(
     name: str, db_url: str, args: argparse.Namespace, mode: str = "in-server", workers: int = 1
 ) -> dict[str, float]:
     """One backend: raw insert rate, end-to-end rate, raw insert rate again, on the same
-    database. The ratio is taken to the better raw rate: the database's background work
-    after the end-to-end run (checkpoint, autovacuum) slows the second raw insert on some
-    runs, and a ceiling measured low would flatter the ratio.
+    database. The ratio is taken to the better raw rate: one raw run varies by a quarter on
+    a busy machine, and a ceiling measured low would flatter the ratio.
 
     With NATS, ``mode`` and ``workers`` say who writes (see the module docstring).
     """
