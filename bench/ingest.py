@@ -668,7 +668,9 @@ async def _one_worker_pass(
 
 def _cpu_micro(args: argparse.Namespace) -> dict[str, float]:
     """µs per row of the CPU-only steps, without any I/O (best of 5)."""
-    from hashfleet.server.ingest.receive import _snapshot_decoder, validated_snapshot
+    from hashfleet.model.checked import decode_checked
+    from hashfleet.model.snapshot import Snapshot, decode_view
+    from hashfleet.server.ingest.receive import validated_snapshot
     from hashfleet.server.ingest.worker import decode_rows, encode_rows
     from hashfleet.server.store.snapshots import _json_text
 
@@ -681,6 +683,7 @@ def _cpu_micro(args: argparse.Namespace) -> dict[str, float]:
 
     from hashfleet.server.bus.nats import split_rows
 
+    model_decoder = msgspec.json.Decoder(Snapshot)
     big = bus_rows(5000, args.things, "micro")
     big_decoded = decode_rows(encode_rows(big))
     limit = 1024 * 1024 - 16 * 1024  # nats-server's default max_payload, less the margin
@@ -700,7 +703,9 @@ def _cpu_micro(args: argparse.Namespace) -> dict[str, float]:
             lambda: decode_rows(payload, with_views=True)
         ),
         "receive's check (validated_snapshot)": best(lambda: [validated_snapshot(r) for r in raws]),
-        "  its Struct decode alone": best(lambda: [_snapshot_decoder.decode(r) for r in raws]),
+        "  its decode alone (model.checked)": best(lambda: [decode_checked(r) for r in raws]),
+        "  the model's own decode": best(lambda: [model_decoder.decode(r) for r in raws]),
+        "  decode_view (trusted, NATS workers)": best(lambda: [decode_view(r) for r in raws]),
         "  plain msgspec.json.decode": best(lambda: [msgspec.json.decode(r) for r in raws]),
         "encode_rows (notify re-encode)": best(lambda: encode_rows(decoded)),
         "split_rows, a 5000-row commit": best(
