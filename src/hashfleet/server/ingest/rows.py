@@ -1,10 +1,11 @@
 """What a snapshot row carries past ingest, and the decoded snapshot when a reader needs it.
 
 A row on the ingest path has ``snap`` (the agent's JSON, kept raw, or ``None``) and
-``view``: its hot values (:class:`~hashfleet.model.snapshot.SnapshotView`; a whole
-:class:`~hashfleet.model.snapshot.Snapshot` reads the same way), ``None`` when the poll
-failed. The live index, the alert rules and the rollups read the view; the rare
-reader that needs every field (an alert rule about to fire) asks :func:`full_doc`.
+``view``: its hot values (:class:`~hashfleet.model.snapshot.SnapshotView`, or on the
+embedded bus the :mod:`~hashfleet.model.checked` snapshot receive decoded, which reads the
+same way), ``None`` when the poll failed. The live index, the alert rules and the rollups
+read the view; the rare reader that needs every field (an alert rule about to fire) asks
+:func:`full_doc`.
 Rows without a ``view`` (tests, the rollups' rebuild from the store) carry the decoded
 snapshot as a dict in ``doc`` or ``snap``, as before.
 """
@@ -24,9 +25,6 @@ _snapshot_decoder = msgspec.json.Decoder(Snapshot)
 def full_doc(row: Mapping[str, Any]) -> dict[str, Any] | None:
     """The row's snapshot as the model's dict (every field; ``None`` when the poll failed
     or its JSON is no snapshot)."""
-    view = row.get("view")
-    if isinstance(view, Snapshot):
-        return view.to_dict()
     doc = row.get("doc")
     if isinstance(doc, dict):
         return doc
