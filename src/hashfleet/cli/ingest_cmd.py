@@ -13,6 +13,7 @@ import typer
 from hashfleet.core.errors import HashfleetError
 from hashfleet.core.settings import Settings
 from hashfleet.server.bus.nats import NatsBus
+from hashfleet.server.ingest import heap
 from hashfleet.server.ingest.worker import StoreSink
 from hashfleet.server.store.engine import create_engine
 
@@ -59,10 +60,12 @@ async def run_worker(settings: Settings, workers: int) -> None:
             loop.add_signal_handler(sig, stop.set)
     try:
         await nats_bus.connect()
+        heap.freeze_loaded()  # as a server does: imports out of collections, rarer ones
         await nats_bus.start_workers(StoreSink(engine), workers)
         typer.echo(f"hashfleet ingest-worker: {workers} worker(s) on {settings.bus}")
         await stop.wait()
     finally:
         await nats_bus.stop()
         await engine.dispose()
+        heap.unfreeze()
         log.info("ingest worker stopped")
