@@ -16,6 +16,17 @@ a dedicated connection kept open for that purpose:
 
 Without a PostgreSQL URL (SQLite, or a single server) there is nobody to elect: the
 server is leader from :meth:`Leadership.start` to :meth:`Leadership.stop`.
+
+**Fencing.** A leader cut off from its lock learns it only at its next check, and a
+transaction of its leader-only work may be in flight meanwhile, beside the new leader's.
+Such work takes :meth:`Leadership.fence` in its transaction: a *shared* transaction lock
+on the fence key, then a check, inside that transaction, that the leader lock is still
+held by this server's lock session. A new leader, before its ``on_gain``, takes the fence
+key *exclusively* once: it waits for the old leader's fenced transactions to end
+(terminating them after ``FENCE_WAIT_S``: a host that vanished mid-transaction would
+otherwise hold its row locks until TCP gives up), so it reads what they committed, and
+every fenced transaction that starts later finds the lock in another session and fails
+with ``ERR_NOT_LEADER``, writing nothing.
 """
 
 from __future__ import annotations
@@ -27,12 +38,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hashfleet.core.errors import HashfleetError
 
 log = logging.getLogger(__name__)
 
 # One lock per database: the advisory lock key of hashfleet's leadership ("hflead" in ASCII).
 LOCK_KEY = 0x68666C656164
+# The fence's key beside a leader lock's key (its own space of advisory lock keys).
+FENCE_BIT = 1 << 62
+# How long a new leader waits for the old leader's fenced transactions before ending them.
+FENCE_WAIT_S = 5.0
 RETRY_S = 2.0
 CHECK_S = 2.0
 CONNECT_TIMEOUT_S = 5.0
@@ -43,7 +62,23 @@ KEEPALIVES = {
     "tcp_keepalives_count": "3",
 }
 
+_HELD_BY = text(
+    "SELECT pg_advisory_xact_lock_shared(:fence),"
+    " EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    " AND pid = :pid AND classid = :hi AND objid = :lo AND objsubid = 1)"
+)
+
+
+class NotLeader(HashfleetError):
+    """This server no longer holds the leader lock: its leader-only write was refused."""
+
+    code = "ERR_NOT_LEADER"
+    status = 409
+
+
 Hook = Callable[[], Awaitable[None]]
+# Leadership.fence, as the leader-only writers take it (None: nothing to check).
+Fence = Callable[[AsyncConnection], Awaitable[None]]
 Connect = Callable[..., Awaitable[Any]]
 
 
@@ -97,11 +132,46 @@ class Leadership:
         self._change = asyncio.Lock()
         self._stopping = False
         self._failures = 0  # lock attempts failed in a row (not "held by another")
+        self._pid: int | None = None  # the lock session's backend, while it holds the lock
+        self.fenced_out = 0  # fenced writes refused (this server was no longer the leader)
 
     @property
     def elected(self) -> bool:
         """Whether leadership is decided by the lock (False: always leader)."""
         return self.dsn is not None
+
+    @property
+    def fence_key(self) -> int:
+        """The advisory lock key of this lock's fence."""
+        return self.key ^ FENCE_BIT
+
+    async def fence(self, conn: AsyncConnection) -> None:
+        """Let the open transaction of ``conn`` write as the leader only while this server
+        holds the lock, and make a new leader wait for it (see the module's docstring);
+        raises :class:`NotLeader` (the caller's transaction then rolls back).
+
+        Alone (no lock to hold), a leader is always the leader and nothing is checked.
+        """
+        if not self.elected:
+            return
+        pid = self._pid
+        if not self.is_leader or pid is None:
+            self.fenced_out += 1
+            raise NotLeader("this server is not the leader")
+        row = (
+            await conn.execute(
+                _HELD_BY,
+                {
+                    "fence": self.fence_key,
+                    "pid": pid,
+                    "hi": (self.key >> 32) & 0xFFFFFFFF,
+                    "lo": self.key & 0xFFFFFFFF,
+                },
+            )
+        ).one()
+        if not row[1]:
+            self.fenced_out += 1
+            raise NotLeader("the leader lock is no longer this server's")
 
     async def start(self) -> None:
         """Become leader at once (no lock), or try once now and keep trying in a task."""
@@ -175,7 +245,39 @@ class Leadership:
             await self._close()
             return False
         self._failures = 0
+        if got:
+            self._pid = self._conn.get_server_pid()
         return bool(got)
+
+    async def _barrier(self) -> None:
+        """Wait for the fenced transactions of a previous leader to end (ending those that
+        outlast ``FENCE_WAIT_S``); later ones find the lock in this session and fail."""
+        conn = self._conn
+        fence = self.fence_key
+        # Sessions holding the fence now: the transactions to wait for. A fenced
+        # transaction starting later checks the lock, finds it here and fails at once.
+        await conn.execute(f"SET lock_timeout = {int(FENCE_WAIT_S * 1000)}")
+        try:
+            try:
+                await conn.fetchval("SELECT pg_advisory_lock($1)", fence)
+            except asyncpg.LockNotAvailableError:
+                ended = await conn.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_locks"
+                    " WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
+                    " AND classid = $1 AND objid = $2 AND objsubid = 1",
+                    (fence >> 32) & 0xFFFFFFFF,
+                    fence & 0xFFFFFFFF,
+                )
+                log.warning(
+                    "ended %d transaction(s) of the previous leader still running after %.0f s",
+                    ended,
+                    FENCE_WAIT_S,
+                )
+                await conn.execute("SET lock_timeout = 0")
+                await conn.fetchval("SELECT pg_advisory_lock($1)", fence)
+            await conn.fetchval("SELECT pg_advisory_unlock($1)", fence)
+        finally:
+            await conn.execute("SET lock_timeout = 0")
 
     async def _alive(self) -> bool:
         conn = self._conn
@@ -189,6 +291,7 @@ class Leadership:
 
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
+        self._pid = None
         if conn is None:
             return
         # Closing the session releases the lock; a dead connection is just dropped.
@@ -206,6 +309,8 @@ class Leadership:
             if self.elected:  # alone, there is nothing to tell
                 log.info("this server is now the leader")
             try:
+                if self.elected:
+                    await self._barrier()
                 await self.on_gain()
             except Exception:
                 # Half-started leader tasks must not run beside another leader's.

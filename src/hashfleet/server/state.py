@@ -101,6 +101,9 @@ class ServerState:
         self._resyncs = 0
         if self.shared:
             self._share()
+            # What the leader merges into what is stored: written only while it holds the
+            # lock, and a new leader reads it only once the old one's writes have ended.
+            self.rollup.fence = self.alerts.fence = self.leader.fence
 
     def _share(self) -> None:
         """Announce changes to the other servers and follow theirs."""

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.model.alert import Alert
 from hashfleet.server.alerts.engine import ALERTS_CHANNEL, AlertEngine
+from hashfleet.server.leader import NotLeader
 from hashfleet.server.live.channels import Subscriber
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.store.alerts import alert_history, open_alerts
@@ -193,6 +194,25 @@ async def test_a_failing_notifier_or_store_loses_nothing(db: AsyncEngine) -> Non
     assert await alerts.flush() == 1
     [stored] = await open_alerts(db)
     assert stored.severity == "critical"
+
+
+async def test_a_refused_fence_writes_nothing_and_losing_the_lead_drops_the_queue(
+    db: AsyncEngine,
+) -> None:
+    # A leader that lost its lock (server/leader.py fence): its alert changes are not
+    # written; once it knows it follows, it drops them (the new leader evaluates again).
+    async def fence(conn: Any) -> None:
+        raise NotLeader("the leader lock is no longer this server's")
+
+    alerts = make(db)
+    alerts.fence = fence
+    feed(alerts, row("m1", T0, chip=88))
+    with pytest.raises(NotLeader):
+        await alerts.flush()
+    assert await open_alerts(db) == [] and alerts.flush_failures == 1
+    await alerts.follow()
+    alerts.fence = None
+    assert await alerts.flush() == 0 and await open_alerts(db) == []
 
 
 async def test_alerts_channel_full_state_then_diffs(db: AsyncEngine) -> None:

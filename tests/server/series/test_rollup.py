@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from hashfleet.model.alert import Alert
+from hashfleet.server.leader import NotLeader
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.series.rollup import DAY_MS, STEP_MS, Rollup, day_start
 from hashfleet.server.series.spec import StatSpec
@@ -272,3 +273,25 @@ async def test_a_takeover_rebuilds_what_a_follower_missed_and_counts_each_row_on
     await follower.flush(now=T0 + 2 * STEP_MS)
     [e] = await env.tail(key="stat-5m", aggrFields={"things_cnt": 1})
     assert e["aggrCount"] == 3 + 4 + 1
+
+
+async def test_a_refused_fence_writes_nothing_and_keeps_the_bucket(env: Env) -> None:
+    # A leader that lost its lock (server/leader.py fence): its flush writes nothing, and
+    # what it folded is kept, so a flush allowed again (it leads once more) writes it all.
+    refused: list[int] = []
+
+    async def fence(conn: Any) -> None:
+        refused.append(1)
+        raise NotLeader("the leader lock is no longer this server's")
+
+    env.rollup.fence = fence
+    env.rollup.observe([row("m1", T0 + 10_000, 100), row("m2", T0 + 20_000, 50)])
+    with pytest.raises(NotLeader):
+        await env.rollup.flush(now=T0 + STEP_MS + 31_000)
+    assert refused and await env.tail(key="stat-5m") == []
+    assert await env.tail(key="thing-5m-m1") == []
+
+    env.rollup.fence = None
+    assert await env.rollup.flush(now=T0 + STEP_MS + 32_000) == 1
+    [entry] = await env.tail(key="stat-5m", aggrFields={"things_cnt": 1})
+    assert entry["aggrCount"] == 2

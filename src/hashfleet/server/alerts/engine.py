@@ -37,6 +37,7 @@ from hashfleet.server.alerts.rules import (
     Screen,
 )
 from hashfleet.server.ingest.rows import full_doc
+from hashfleet.server.leader import Fence
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.store.alerts import open_alerts, save_alerts
 
@@ -82,6 +83,9 @@ class AlertEngine:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.flush_failures = 0
+        # Taken in each write's transaction (state.py: the leader's fence with several
+        # servers): a server no longer leading writes nothing.
+        self.fence: Fence | None = None
         self.started_at = 0  # ms; no snapshot is "missing" before a window has passed since
         self.leading = True
         self.follow_every_s = follow_every_s
@@ -140,7 +144,7 @@ class AlertEngine:
             new = [a for a, is_new in batch.values() if is_new]
             changed = [a for a, is_new in batch.values() if not is_new]
             try:
-                await save_alerts(self.engine, new, changed)
+                await save_alerts(self.engine, new, changed, self.fence)
             except BaseException:
                 # Nothing of the batch was committed: merge it under what came since.
                 self.flush_failures += 1

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hashfleet.model.alert import Alert
 from hashfleet.server.store.tables import alerts
@@ -55,14 +56,22 @@ async def close_alerts(engine: AsyncEngine, ids: list[str], closed_at: int) -> N
             )
 
 
-async def save_alerts(engine: AsyncEngine, new: list[Alert], changed: list[Alert]) -> None:
+async def save_alerts(
+    engine: AsyncEngine,
+    new: list[Alert],
+    changed: list[Alert],
+    fence: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+) -> None:
     """Insert ``new`` and store the whole state of ``changed`` alerts, in one transaction.
 
-    One transaction, so a failed batch can be retried as a whole.
+    One transaction, so a failed batch can be retried as a whole. ``fence`` is taken
+    first in it (the leader's, :meth:`~hashfleet.server.leader.Leadership.fence`).
     """
     if not new and not changed:
         return
     async with engine.begin() as conn:
+        if fence is not None:
+            await fence(conn)
         if new:
             await conn.execute(alerts.insert(), [_row(a) for a in new])
         if changed:
