@@ -254,8 +254,9 @@ class Leadership:
         outlast ``FENCE_WAIT_S``); later ones find the lock in this session and fail."""
         conn = self._conn
         fence = self.fence_key
-        # Sessions holding the fence now: the transactions to wait for. A fenced
-        # transaction starting later checks the lock, finds it here and fails at once.
+        # The exclusive lock is granted once every fenced transaction holding the fence now
+        # has ended. One starting later queues behind this request, then finds the leader
+        # lock in this session and fails.
         await conn.execute(f"SET lock_timeout = {int(FENCE_WAIT_S * 1000)}")
         try:
             try:
