@@ -15,11 +15,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import asyncpg
 import pytest
 
 from hashfleet.server.leader import Leadership, lock_dsn
-from tests.support.databases import PG_ADMIN_DSN, PG_SKIP_REASON
+from tests.support.databases import PG_ADMIN_DSN, PG_SKIP_REASON, terminate_backend
 
 needs_pg = pytest.mark.skipif(PG_SKIP_REASON is not None, reason=PG_SKIP_REASON or "")
 
@@ -104,12 +103,7 @@ async def test_one_leads_the_other_takes_over_when_it_dies() -> None:
         await asyncio.sleep(0.6)  # b keeps trying, in vain
         assert not b.is_leader and lb.events == []
         # The leader's process dies: its session ends (as PostgreSQL sees a kill -9).
-        pid = a._conn.get_server_pid()
-        admin = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await admin.execute("SELECT pg_terminate_backend($1)", pid)
-        finally:
-            await admin.close()
+        await terminate_backend(a._conn.get_server_pid())
         took = await until(lambda: b.is_leader)
         assert took < 2.0
         assert lb.events == ["gain"]

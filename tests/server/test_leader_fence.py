@@ -9,10 +9,10 @@ the new one takes over: the case the fence is for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 
-import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hashfleet.server import leader as leader_mod
 from hashfleet.server.leader import Leadership, NotLeader
-from tests.support.databases import PG_ADMIN_DSN, PG_SKIP_REASON
+from tests.support.databases import PG_ADMIN_DSN, PG_SKIP_REASON, terminate_backend
 
 pytestmark = pytest.mark.skipif(PG_SKIP_REASON is not None, reason=PG_SKIP_REASON or "")
 
@@ -47,12 +47,7 @@ async def count(engine: AsyncEngine, table: str) -> int:
 
 async def kill_lock_session(contender: Leadership) -> None:
     """End the contender's lock session, as PostgreSQL sees its host vanish."""
-    pid = contender._conn.get_server_pid()
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await admin.execute("SELECT pg_terminate_backend($1)", pid)
-    finally:
-        await admin.close()
+    await terminate_backend(contender._conn.get_server_pid())
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 10) -> None:
@@ -73,16 +68,34 @@ def old_leader(key: int) -> Leadership:
     )
 
 
+@contextlib.asynccontextmanager
+async def takeover(
+    engine: AsyncEngine, table: str
+) -> AsyncIterator[tuple[Leadership, Leadership, list[int]]]:
+    """An old leader ``a`` and a contender ``b`` for a lock of their own; what ``b`` reads
+    from ``table`` (its row count) when its leader tasks start."""
+    key = random.getrandbits(40)
+    seen_on_gain: list[int] = []
+
+    async def gain() -> None:
+        seen_on_gain.append(await count(engine, table))
+
+    a = old_leader(key)
+    b = Leadership(PG_ADMIN_DSN, on_gain=gain, on_lose=nothing, key=key, retry_s=0.1)
+    await a.start()
+    await b.start()
+    try:
+        yield a, b, seen_on_gain
+    finally:
+        await a.stop()
+        await b.stop()
+
+
 async def test_only_the_lock_holder_writes_through_the_fence(
     store: tuple[AsyncEngine, str],
 ) -> None:
     engine, table = store
-    key = random.getrandbits(40)
-    a = old_leader(key)
-    b = Leadership(PG_ADMIN_DSN, on_gain=nothing, on_lose=nothing, key=key, retry_s=0.1)
-    await a.start()
-    await b.start()
-    try:
+    async with takeover(engine, table) as (a, b, _seen):
         assert a.is_leader and not b.is_leader
         async with engine.begin() as conn:
             await a.fence(conn)
@@ -107,26 +120,13 @@ async def test_only_the_lock_holder_writes_through_the_fence(
             rows = await conn.execute(text(f"SELECT n FROM {table} ORDER BY n"))
             assert [r[0] for r in rows] == [1, 4]
         assert (a.fenced_out, b.fenced_out) == (1, 1)
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 async def test_a_new_leader_starts_after_the_old_leaders_write_commits(
     store: tuple[AsyncEngine, str],
 ) -> None:
     engine, table = store
-    key = random.getrandbits(40)
-    seen_on_gain: list[int] = []
-
-    async def gain() -> None:
-        seen_on_gain.append(await count(engine, table))
-
-    a = old_leader(key)
-    b = Leadership(PG_ADMIN_DSN, on_gain=gain, on_lose=nothing, key=key, retry_s=0.1)
-    await a.start()
-    await b.start()
-    try:
+    async with takeover(engine, table) as (a, b, seen_on_gain):
         async with engine.begin() as conn:
             await a.fence(conn)
             await conn.execute(text(f"INSERT INTO {table} VALUES (1)"))
@@ -138,9 +138,6 @@ async def test_a_new_leader_starts_after_the_old_leaders_write_commits(
         # The write committed: only now does b start, and it reads what was written.
         await until(lambda: seen_on_gain != [])
         assert seen_on_gain == [1]
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 async def test_a_write_that_outlasts_the_wait_is_ended_and_not_committed(
@@ -148,17 +145,7 @@ async def test_a_write_that_outlasts_the_wait_is_ended_and_not_committed(
 ) -> None:
     monkeypatch.setattr(leader_mod, "FENCE_WAIT_S", 0.5)
     engine, table = store
-    key = random.getrandbits(40)
-    seen_on_gain: list[int] = []
-
-    async def gain() -> None:
-        seen_on_gain.append(await count(engine, table))
-
-    a = old_leader(key)
-    b = Leadership(PG_ADMIN_DSN, on_gain=gain, on_lose=nothing, key=key, retry_s=0.1)
-    await a.start()
-    await b.start()
-    try:
+    async with takeover(engine, table) as (a, _b, seen_on_gain):
         conn = await engine.connect()
         try:
             await conn.begin()
@@ -175,9 +162,6 @@ async def test_a_write_that_outlasts_the_wait_is_ended_and_not_committed(
             await conn.invalidate()
             await conn.close()
         assert await count(engine, table) == 0
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 async def test_alone_the_fence_checks_nothing() -> None:

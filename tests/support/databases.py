@@ -57,3 +57,14 @@ def postgres_database() -> Iterator[str]:
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite database file in ``tmp_path``."""
     return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+async def terminate_backend(pid: int) -> None:
+    """End a PostgreSQL session as the server sees its client die (``kill -9``, a host gone)."""
+    import asyncpg
+
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
