@@ -21,12 +21,13 @@ server is leader from :meth:`Leadership.start` to :meth:`Leadership.stop`.
 transaction of its leader-only work may be in flight meanwhile, beside the new leader's.
 Such work takes :meth:`Leadership.fence` in its transaction: a *shared* transaction lock
 on the fence key, then a check, inside that transaction, that the leader lock is still
-held by this server's lock session. A new leader, before its ``on_gain``, takes the fence
-key *exclusively* once: it waits for the old leader's fenced transactions to end
-(terminating them after ``FENCE_WAIT_S``: a host that vanished mid-transaction would
-otherwise hold its row locks until TCP gives up), so it reads what they committed, and
-every fenced transaction that starts later finds the lock in another session and fails
-with ``ERR_NOT_LEADER``, writing nothing.
+held by this server's lock session. A new leader, once it holds the lock and before it
+counts as the leader (``is_leader``, ``on_gain``), takes the fence key *exclusively*
+once: it waits for the old leader's fenced transactions to end (terminating them after
+``FENCE_WAIT_S``: a host that vanished mid-transaction would otherwise hold its row
+locks until TCP gives up), so it reads what they committed, and every fenced
+transaction that starts later finds the lock in another session and fails with
+``ERR_NOT_LEADER``, writing nothing.
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ _HELD_BY = text(
 )
 
 
+def lock_halves(key: int) -> tuple[int, int]:
+    """How ``pg_locks`` shows a bigint advisory lock key: ``(classid, objid)``, with
+    ``objsubid = 1``."""
+    return (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
+
+
 class NotLeader(HashfleetError):
     """This server no longer holds the leader lock: its leader-only write was refused."""
 
@@ -77,8 +84,14 @@ class NotLeader(HashfleetError):
 
 
 Hook = Callable[[], Awaitable[None]]
-# Leadership.fence, as the leader-only writers take it (None: nothing to check).
+# Leadership.fence, as the leader-only writers take it in their transaction.
 Fence = Callable[[AsyncConnection], Awaitable[None]]
+
+
+async def no_fence(conn: AsyncConnection) -> None:
+    """The fence of a server that needs none (alone, it is always the leader)."""
+
+
 Connect = Callable[..., Awaitable[Any]]
 
 
@@ -158,17 +171,9 @@ class Leadership:
         if not self.is_leader or pid is None:
             self.fenced_out += 1
             raise NotLeader("this server is not the leader")
-        row = (
-            await conn.execute(
-                _HELD_BY,
-                {
-                    "fence": self.fence_key,
-                    "pid": pid,
-                    "hi": (self.key >> 32) & 0xFFFFFFFF,
-                    "lo": self.key & 0xFFFFFFFF,
-                },
-            )
-        ).one()
+        hi, lo = lock_halves(self.key)
+        params = {"fence": self.fence_key, "pid": pid, "hi": hi, "lo": lo}
+        row = (await conn.execute(_HELD_BY, params)).one()
         if not row[1]:
             self.fenced_out += 1
             raise NotLeader("the leader lock is no longer this server's")
@@ -266,8 +271,7 @@ class Leadership:
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_locks"
                     " WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
                     " AND classid = $1 AND objid = $2 AND objsubid = 1",
-                    (fence >> 32) & 0xFFFFFFFF,
-                    fence & 0xFFFFFFFF,
+                    *lock_halves(fence),
                 )
                 log.warning(
                     "ended %d transaction(s) of the previous leader still running after %.0f s",
@@ -305,13 +309,19 @@ class Leadership:
         async with self._change:
             if self.is_leader or self._stopping:
                 return
+            if self.elected:
+                # Not the leader before the previous one's fenced writes are over.
+                try:
+                    await self._barrier()
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    log.exception("waiting for the previous leader's writes failed; not leading")
+                    await self._close()
+                    return
             self.is_leader = True
             self.gains += 1
             if self.elected:  # alone, there is nothing to tell
                 log.info("this server is now the leader")
             try:
-                if self.elected:
-                    await self._barrier()
                 await self.on_gain()
             except Exception:
                 # Half-started leader tasks must not run beside another leader's.

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hashfleet.model.alert import Alert
 from hashfleet.server.alerts.engine import ALERTS_CHANNEL, AlertEngine
-from hashfleet.server.leader import NotLeader
+from hashfleet.server.leader import NotLeader, no_fence
 from hashfleet.server.live.channels import Subscriber
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.store.alerts import alert_history, open_alerts
@@ -211,7 +211,7 @@ async def test_a_refused_fence_writes_nothing_and_losing_the_lead_drops_the_queu
         await alerts.flush()
     assert await open_alerts(db) == [] and alerts.flush_failures == 1
     await alerts.follow()
-    alerts.fence = None
+    alerts.fence = no_fence
     assert await alerts.flush() == 0 and await open_alerts(db) == []
 
 

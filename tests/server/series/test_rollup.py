@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from hashfleet.model.alert import Alert
-from hashfleet.server.leader import NotLeader
+from hashfleet.server.leader import NotLeader, no_fence
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.series.rollup import DAY_MS, STEP_MS, Rollup, day_start
 from hashfleet.server.series.spec import StatSpec
@@ -291,7 +291,7 @@ async def test_a_refused_fence_writes_nothing_and_keeps_the_bucket(env: Env) -> 
     assert refused and await env.tail(key="stat-5m") == []
     assert await env.tail(key="thing-5m-m1") == []
 
-    env.rollup.fence = None
+    env.rollup.fence = no_fence
     assert await env.rollup.flush(now=T0 + STEP_MS + 32_000) == 1
     [entry] = await env.tail(key="stat-5m", aggrFields={"things_cnt": 1})
     assert entry["aggrCount"] == 2

@@ -37,7 +37,7 @@ from hashfleet.server.alerts.rules import (
     Screen,
 )
 from hashfleet.server.ingest.rows import full_doc
-from hashfleet.server.leader import Fence
+from hashfleet.server.leader import Fence, no_fence
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.store.alerts import open_alerts, save_alerts
 
@@ -85,7 +85,7 @@ class AlertEngine:
         self.flush_failures = 0
         # Taken in each write's transaction (state.py: the leader's fence with several
         # servers): a server no longer leading writes nothing.
-        self.fence: Fence | None = None
+        self.fence: Fence = no_fence
         self.started_at = 0  # ms; no snapshot is "missing" before a window has passed since
         self.leading = True
         self.follow_every_s = follow_every_s

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from hashfleet.core.clock import now_ms
 from hashfleet.core.tasks import cancel_task, run_every
 from hashfleet.server.ingest.rows import full_doc
-from hashfleet.server.leader import Fence
+from hashfleet.server.leader import Fence, no_fence
 from hashfleet.server.live.index import LiveIndex
 from hashfleet.server.series.ops import (
     Entry,
@@ -122,7 +122,7 @@ class Rollup:
         self.leading = True
         # Taken in each flush's transaction (state.py: the leader's fence with several
         # servers): a server no longer leading merges nothing into the stored buckets.
-        self.fence: Fence | None = None
+        self.fence: Fence = no_fence
         # A takeover's rebuild from the store (see lead): keys of the rows it folded, and
         # of the rows observed while it ran, so that none is folded twice.
         self._rebuilt: set[tuple[str, int]] | None = None
@@ -340,8 +340,7 @@ class Rollup:
 
     async def _save_mark(self) -> None:
         async with self.engine.begin() as conn:
-            if self.fence is not None:
-                await self.fence(conn)
+            await self.fence(conn)
             await self._mark(conn, self.closed_until)
 
     async def _mark(self, conn: AsyncConnection, mark: int) -> None:
@@ -361,8 +360,7 @@ class Rollup:
             if spec is not None:
                 entries[thing_id] = Entry(bucket, acc.cnt, 1, acc.result(spec))
         async with self.engine.begin() as conn:
-            if self.fence is not None:
-                await self.fence(conn)
+            await self.fence(conn)
             if late:
                 stored = await thing_entries_at(conn, bucket, list(entries))
                 for thing_id, old in stored.items():
