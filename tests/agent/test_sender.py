@@ -16,6 +16,7 @@ from hashfleet.agent.sender import Sender
 from hashfleet.agent.spool import Spool, encode_item
 from hashfleet.wire.messages import IngestBatch
 from tests.support.live_server import free_port
+from tests.support.waiting import until
 
 Reply = Callable[[IngestBatch], web.Response]
 
@@ -45,12 +46,6 @@ async def ingest_server(reply: Reply) -> AsyncIterator[tuple[str, list[IngestBat
 
 def ack(acked_seq: int) -> web.Response:
     return web.json_response({"acked_seq": acked_seq, "stored": 0, "duplicates": 0})
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from hashfleet.server.leader import Leadership, lock_dsn
 from tests.support.databases import PG_ADMIN_DSN, PG_SKIP_REASON, terminate_backend
+from tests.support.waiting import until
 
 needs_pg = pytest.mark.skipif(PG_SKIP_REASON is not None, reason=PG_SKIP_REASON or "")
 
@@ -63,14 +63,6 @@ async def two(
     finally:
         await a.stop()
         await b.stop()
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10) -> float:
-    start = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - start < timeout, "timed out"
-        await asyncio.sleep(0.02)
-    return time.monotonic() - start
 
 
 def test_lock_dsn() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from hashfleet.server import leader as leader_mod
 from hashfleet.server.leader import Leadership, NotLeader
 from tests.support.databases import PG_ADMIN_DSN, PG_SKIP_REASON, terminate_backend
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.skipif(PG_SKIP_REASON is not None, reason=PG_SKIP_REASON or "")
 
@@ -48,14 +49,6 @@ async def count(engine: AsyncEngine, table: str) -> int:
 async def kill_lock_session(contender: Leadership) -> None:
     """End the contender's lock session, as PostgreSQL sees its host vanish."""
     await terminate_backend(contender._conn.get_server_pid())
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10) -> None:
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while not predicate():
-        assert loop.time() - start < timeout, "timed out"
-        await asyncio.sleep(0.02)
 
 
 async def nothing() -> None:
