@@ -204,6 +204,11 @@ def test_joined_part_that_is_not_a_list_is_invalid() -> None:
         (("stats", 0, "STATS", 1, "rate_unit"), "furlongs"),
         (("pools", 0, "POOLS"), {"POOL": 0}),
         (("summary", 0, "SUMMARY"), []),
+        # Not finite (Python's json reads Infinity and NaN): garbage, not a crash.
+        (("stats", 0, "STATS", 1, "chain_acn1"), float("inf")),
+        (("stats", 0, "STATS", 1, "chain_rate1"), "nan"),
+        (("stats", 0, "STATS", 1, "fan1"), float("-inf")),
+        (("stats", 0, "STATS", 1, "chain_power"), "inf W"),
     ],
 )
 def test_wrong_types_are_invalid(path: tuple[Any, ...], value: Any) -> None:

@@ -49,3 +49,11 @@ def test_wrong_shapes_are_invalid() -> None:
     doc["power"][0]["POWER"] = [{"Watts": {"x": 1}}]
     with pytest.raises(DeviceReplyInvalid):
         parse_luxminer(doc)
+
+
+@pytest.mark.parametrize("watts", [float("inf"), float("nan"), "-inf"])
+def test_a_number_that_is_not_finite_is_invalid(watts: Any) -> None:
+    doc = load("s19jpro_luxminer_2024.5.1_joined.json")
+    doc["power"][0]["POWER"] = [{"Watts": watts}]
+    with pytest.raises(DeviceReplyInvalid):
+        parse_luxminer(doc)

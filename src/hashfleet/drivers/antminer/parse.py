@@ -9,6 +9,7 @@ silently wrong.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from hashfleet.core.errors import DeviceReplyInvalid
@@ -192,18 +193,28 @@ def _rate_unit(value: Any) -> float:
 
 
 def _num(value: Any) -> float | None:
-    """A number that may come as a string; ``None``/empty means not reported."""
+    """A number that may come as a string; ``None``/empty means not reported.
+
+    Raises ``ValueError`` for infinity or NaN (the reply is garbage: ``parse_joined`` turns
+    it into ``DeviceReplyInvalid``), as for any other text that is not a number.
+    """
     kind = type(value)
     if kind is float or kind is int:  # the common case first: this runs ~30 times a poll
-        return float(value)
-    if value is None or kind is bool:
+        number = float(value)
+    elif value is None or kind is bool:
         return None
-    if isinstance(value, str):
+    elif isinstance(value, str):
         text = value.strip()
-        return float(text) if text else None
-    if isinstance(value, int | float):
-        return float(value)
-    raise TypeError(f"expected a number, got {kind.__name__}")
+        if not text:
+            return None
+        number = float(text)
+    elif isinstance(value, int | float):
+        number = float(value)
+    else:
+        raise TypeError(f"expected a number, got {kind.__name__}")
+    if not math.isfinite(number):
+        raise ValueError(f"not a finite number: {value!r}")
+    return number
 
 
 def _bool(value: Any) -> bool:
@@ -230,6 +241,5 @@ def _leading_number(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    head = str(value).strip().split(" ", 1)[0]
-    return float(head) if head else None
+        return _num(value)
+    return _num(str(value).strip().split(" ", 1)[0])

@@ -6,6 +6,7 @@ Every helper raises ``DeviceReplyInvalid`` (or a plain ``ValueError``/``TypeErro
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,15 +43,25 @@ def section(reply: dict[str, Any], command: str, name: str) -> list[dict[str, An
 
 
 def num(value: Any) -> float | None:
-    """A number that may come as a string; ``None``/empty/bool means not reported."""
+    """A number that may come as a string; ``None``/empty/bool means not reported.
+
+    Raises ``ValueError`` for infinity or NaN, as for text that is not a number
+    (:func:`guarded` turns either into ``DeviceReplyInvalid``).
+    """
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str):
         text = value.strip()
-        return float(text) if text else None
-    raise TypeError(f"expected a number, got {type(value).__name__}")
+        if not text:
+            return None
+        number = float(text)
+    else:
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    if not math.isfinite(number):
+        raise ValueError(f"not a finite number: {value!r}")
+    return number
 
 
 def pools_from_rows(rows: list[dict[str, Any]]) -> list[Pool]:
